@@ -1,0 +1,74 @@
+"""The ASGI application: one router per pillar, one error shape, one lifespan."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pluggy
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from danlu import __version__
+from danlu.api.errors import install_error_handlers
+from danlu.api.limits import BodyLimitMiddleware
+from danlu.api.routes import health, keys, openai
+from danlu.api.sse import ClientGone
+from danlu.api.state import Services
+from danlu.core.bootstrap import open_core
+from danlu.core.plugins import plugin_manager
+from danlu.core.settings import Settings
+from danlu.gateway.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+def _announce(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) -> FastAPI:
+    """Build the app; storage opens and models load when it starts."""
+    plugins = manager or plugin_manager()
+    # Built now, so a malformed providers file fails before the port opens.
+    registry = ModelRegistry.from_plugins(plugins, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        core = open_core(settings, announce=_announce)
+        await registry.start()
+        app.state.services = Services(
+            settings=settings,
+            db=core.db,
+            accounts=core.accounts,
+            keys=core.keys,
+            blobs=core.blobs,
+            models=registry,
+        )
+        ready = ", ".join(sorted(m.id for m in registry.models())) or "none"
+        log.info("danlu %s ready; models: %s", __version__, ready)
+        try:
+            yield
+        finally:
+            await registry.aclose()
+            core.close()
+
+    app = FastAPI(
+        title="danlu 丹炉",
+        version=__version__,
+        summary="Self-hosted AI application platform: OpenAI-compatible gateway, hub, builder.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    @app.exception_handler(ClientGone)
+    async def _client_gone(_: Request, __: ClientGone) -> Response:
+        return Response(status_code=499)  # nobody is listening; for the access log only
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(openai.router)
+    app.include_router(keys.router)
+    return app

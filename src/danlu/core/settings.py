@@ -1,0 +1,238 @@
+"""Settings, declared once as data.
+
+Every setting is a :class:`SettingSpec` in :data:`SPECS`: its name, type,
+default and help text. :func:`load_settings` reads them from the environment
+(``DANLU_<NAME>``) and explicit overrides (the CLI), and ``docs/settings.md``
+is generated from the same declaration (``danlu doctor --settings-markdown``),
+so the documentation cannot drift from the code.
+
+Settings are read once into a frozen :class:`Settings` and passed in; nothing
+imports a global settings object.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from danlu.core.errors import ConfigError
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+
+
+_PARSERS: dict[type, Callable[[str], Any]] = {
+    str: str,
+    int: int,
+    float: float,
+    bool: _parse_bool,
+    Path: lambda raw: Path(raw).expanduser(),
+}
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting: read from ``DANLU_<NAME>`` unless overridden."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return f"DANLU_{self.name.upper()}"
+
+
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec("home", Path, Path("~/.danlu"), "Where danlu keeps its data: database, blobs, logs."),
+    SettingSpec(
+        "database_url",
+        str,
+        "",
+        "SQLAlchemy URL of the metadata database. Empty means SQLite at HOME/danlu.db; "
+        "use postgresql+psycopg://user@host/db for PostgreSQL.",
+    ),
+    SettingSpec("host", str, "127.0.0.1", "Address `danlu serve` listens on."),
+    SettingSpec("port", int, 8000, "Port `danlu serve` listens on."),
+    SettingSpec(
+        "admin_password",
+        str,
+        "",
+        "Password of the first admin user, created on first start. Empty: a random one is "
+        "generated and printed once.",
+    ),
+    SettingSpec(
+        "max_body_bytes",
+        int,
+        16 * 1024 * 1024,
+        "Largest JSON request body the API accepts; larger bodies get 413.",
+    ),
+    SettingSpec(
+        "embedded_models",
+        bool,
+        True,
+        "Serve the embedded chat (SmolLM2-135M-Instruct) and embedding (multilingual-e5-small) "
+        "models.",
+    ),
+    SettingSpec(
+        "llama_threads",
+        int,
+        0,
+        "CPU threads per llama.cpp model; 0 means one per core.",
+    ),
+    SettingSpec("llama_context", int, 4096, "Context window (tokens) of embedded llama.cpp models."),
+    SettingSpec(
+        "queue_max_waiting",
+        int,
+        64,
+        "Requests that may wait for one local model before new ones get 429.",
+    ),
+    SettingSpec(
+        "providers_file",
+        Path,
+        Path(""),
+        "TOML file of upstream providers. Empty means HOME/providers.toml if it exists.",
+    ),
+    SettingSpec(
+        "upstream_timeout",
+        float,
+        600.0,
+        "Seconds to wait for an upstream provider before giving up.",
+    ),
+    SettingSpec("log_level", str, "info", "Log level: debug, info, warning or error."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings. Build with :func:`load_settings`."""
+
+    home: Path = Path("~/.danlu").expanduser()
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_password: str = field(default="", repr=False)
+    max_body_bytes: int = 16 * 1024 * 1024
+    embedded_models: bool = True
+    llama_threads: int = 0
+    llama_context: int = 4096
+    queue_max_waiting: int = 64
+    providers_file: Path = Path("")
+    upstream_timeout: float = 600.0
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'danlu.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def resolved_providers_file(self) -> Path | None:
+        if str(self.providers_file) not in {"", "."}:
+            return self.providers_file
+        default = self.home / "providers.toml"
+        return default if default.exists() else None
+
+    @property
+    def resolved_llama_threads(self) -> int:
+        return self.llama_threads or (os.cpu_count() or 1)
+
+    def describe(self) -> dict[str, Any]:
+        """Settings as shown by ``danlu doctor``: secrets hidden."""
+        shown: dict[str, Any] = {}
+        for spec in SPECS:
+            value = getattr(self, spec.name)
+            if spec.name == "admin_password":
+                value = "(set)" if value else "(not set)"
+            shown[spec.name] = str(value)
+        shown["database_url"] = _hide_password(self.resolved_database_url)
+        return shown
+
+
+def _hide_password(url: str) -> str:
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``), then apply overrides.
+
+    Overrides whose value is ``None`` are ignored, so CLI options can be passed
+    straight through. A malformed value raises :class:`ConfigError` naming the
+    variable and what it expects.
+    """
+    env = os.environ if environ is None else environ
+    known = {spec.name for spec in SPECS}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        value: Any = spec.default
+        raw = env.get(spec.env)
+        if raw is not None and raw != "":
+            try:
+                value = _PARSERS[spec.type](raw)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{spec.env}={raw!r} is not a valid {spec.type.__name__}: {exc}. "
+                    f"{spec.help}"
+                ) from exc
+        if overrides.get(spec.name) is not None:
+            value = overrides[spec.name]
+        if spec.type is Path:
+            value = Path(value).expanduser()
+        values[spec.name] = value
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    if settings.max_body_bytes < 1024:
+        raise ConfigError("DANLU_MAX_BODY_BYTES must be at least 1024")
+    if settings.queue_max_waiting < 0:
+        raise ConfigError("DANLU_QUEUE_MAX_WAITING must not be negative")
+    if not 0 < settings.port < 65536:
+        raise ConfigError("the port must be between 1 and 65535")
+    if settings.log_level not in {"debug", "info", "warning", "error"}:
+        raise ConfigError("DANLU_LOG_LEVEL must be one of debug, info, warning, error")
+
+
+def settings_markdown() -> str:
+    """The settings reference, generated from :data:`SPECS` (docs/settings.md)."""
+    lines = [
+        "# Settings",
+        "",
+        "Generated from `danlu/core/settings.py` by `danlu doctor --settings-markdown`; "
+        "do not edit by hand.",
+        "Every setting is read from its environment variable; `danlu serve` also takes "
+        "`--home`, `--host` and `--port`.",
+        "",
+        "| variable | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for spec in SPECS:
+        default = spec.default if str(spec.default) not in {"", "."} else "(empty)"
+        lines.append(f"| `{spec.env}` | {spec.type.__name__} | `{default}` | {spec.help} |")
+    return "\n".join(lines) + "\n"
+
