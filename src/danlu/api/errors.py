@@ -49,7 +49,9 @@ _TYPE_BY_STATUS = {
 }
 
 
-def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, type_: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
@@ -69,7 +71,9 @@ def response_for(exc: errors.DanluError) -> JSONResponse:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(error_body(exc.message, type_, exc.param, exc.code), status, headers=headers)
+    return JSONResponse(
+        error_body(exc.message, type_, exc.param, exc.code), status, headers=headers
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, str]:
@@ -116,8 +120,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         request_id = request.headers.get("x-request-id", "-")
-        log.exception("unexpected error on %s %s (request %s)", request.method, request.url.path, request_id)
+        log.exception(
+            "unexpected error on %s %s (request %s)", request.method, request.url.path, request_id
+        )
         return JSONResponse(
-            error_body(f"internal error; the server log has the details (request {request_id})", "server_error"),
+            error_body(
+                f"internal error; the server log has the details (request {request_id})",
+                "server_error",
+            ),
             500,
         )

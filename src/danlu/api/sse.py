@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -53,18 +53,30 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     return task.result()
 
 
+async def _close(chunks: AsyncIterator[Chunk]) -> None:
+    """Close a provider stream so its clean-up (cancelling generation) runs now."""
+    if isinstance(chunks, AsyncGenerator):
+        await chunks.aclose()
+
+
 def _event(payload: Any) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    return (
+        b"data: "
+        + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        + b"\n\n"
+    )
 
 
-async def stream_response(request: Request, chunks: AsyncIterator[Chunk], stamp: Stamp) -> StreamingResponse:
+async def stream_response(
+    request: Request, chunks: AsyncIterator[Chunk], stamp: Stamp
+) -> StreamingResponse:
     """An OpenAI-style SSE response: chunks, an optional usage chunk, ``[DONE]``."""
     try:
         first = await unless_disconnected(request, anext(chunks))
     except StopAsyncIteration:
         first = None
     except BaseException:
-        await chunks.aclose()
+        await _close(chunks)
         raise
 
     async def body() -> AsyncIterator[bytes]:
@@ -85,7 +97,7 @@ async def stream_response(request: Request, chunks: AsyncIterator[Chunk], stamp:
             log.exception("stream failed mid-way")
             yield _event(error_body("the stream failed; see the server log", "server_error"))
         finally:
-            await chunks.aclose()
+            await _close(chunks)
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(

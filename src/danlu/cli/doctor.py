@@ -39,13 +39,20 @@ def run_doctor(settings: Settings) -> int:
     console.print(table)
 
     storage = Table("what", "state", title="Storage")
-    storage.add_row("home", f"{settings.home} ({'exists' if settings.home.exists() else 'created on first start'})")
+    storage.add_row(
+        "home",
+        f"{settings.home} ({'exists' if settings.home.exists() else 'created on first start'})",
+    )
     try:
         db = Database(settings.resolved_database_url)
         with db.engine.connect() as connection:
             connection.execute(text("select 1"))
         current, head = migrate.current_revision(db), migrate.head_revision()
-        state = "up to date" if current == head else f"at {current or 'empty'}, will migrate to {head} on start"
+        state = (
+            "up to date"
+            if current == head
+            else f"at {current or 'empty'}, will migrate to {head} on start"
+        )
         storage.add_row("database", f"reachable; schema {state}")
         db.dispose()
     except Exception as exc:
@@ -59,7 +66,12 @@ def run_doctor(settings: Settings) -> int:
         registry = ModelRegistry.from_plugins(plugin_manager(), settings)
         for status in registry.check():
             ok = status.reason is None
-            models.add_row(status.name, status.type, "available" if ok else "[red]unavailable[/]", status.reason or "")
+            models.add_row(
+                status.name,
+                status.type,
+                "available" if ok else "[red]unavailable[/]",
+                status.reason or "",
+            )
             problems += 0 if ok else 1
     except DanluError as exc:
         problems += 1
@@ -70,5 +82,7 @@ def run_doctor(settings: Settings) -> int:
     for package in _PACKAGES:
         packages.add_row(package, _version(package))
     console.print(packages)
-    console.print("[green]All good.[/]" if not problems else f"[yellow]{problems} problem(s) above.[/]")
+    console.print(
+        "[green]All good.[/]" if not problems else f"[yellow]{problems} problem(s) above.[/]"
+    )
     return 1 if problems else 0

@@ -57,7 +57,10 @@ def serve(home: Path | None, host: str | None, port: int | None) -> None:
         app = create_app(settings)
     except DanluError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"danlu {__version__}: data in {settings.home}, serving http://{settings.host}:{settings.port}", err=True)
+    click.echo(
+        f"danlu {__version__}: data in {settings.home}, serving http://{settings.host}:{settings.port}",
+        err=True,
+    )
     uvicorn.run(
         app,
         host=settings.host,
@@ -69,7 +72,9 @@ def serve(home: Path | None, host: str | None, port: int | None) -> None:
 
 @cli.command()
 @home_option
-@click.option("--settings-markdown", is_flag=True, help="Print the settings reference (docs/settings.md).")
+@click.option(
+    "--settings-markdown", is_flag=True, help="Print the settings reference (docs/settings.md)."
+)
 def doctor(home: Path | None, settings_markdown: bool) -> None:
     """Show settings, storage and which models can run here, and why not."""
     from danlu.cli.doctor import run_doctor
@@ -89,11 +94,22 @@ def keys() -> None:
 @keys.command("create")
 @home_option
 @click.option("--name", required=True, help="A label to tell this key apart.")
-@click.option("--user", "username", default="admin", show_default=True, help="The user the key acts for.")
-@click.option("--workspace", default=None, help="Workspace the key acts in (default: the user's own).")
+@click.option(
+    "--user", "username", default="admin", show_default=True, help="The user the key acts for."
+)
+@click.option(
+    "--workspace", default=None, help="Workspace the key acts in (default: the user's own)."
+)
 @click.option("--admin", is_flag=True, help="Add the 'admin' scope (the user must be an admin).")
-@click.option("--scope", "scopes", multiple=True, help="A scope; repeat for several. Default: inference, hub:read, hub:write.")
-@click.option("--expires-in", type=float, default=None, help="Days until the key expires (default: never).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="A scope; repeat for several. Default: inference, hub:read, hub:write.",
+)
+@click.option(
+    "--expires-in", type=float, default=None, help="Days until the key expires (default: never)."
+)
 def keys_create(
     home: Path | None,
     name: str,
@@ -114,12 +130,16 @@ def keys_create(
     try:
         user = core.accounts.user(username)
         ws = core.accounts.workspace(workspace) if workspace else None
-        view, secret = core.keys.create(user, name, scopes=chosen, expires_at=expires_at, workspace=ws)
+        view, secret = core.keys.create(
+            user, name, scopes=chosen, expires_at=expires_at, workspace=ws
+        )
     except DanluError as exc:
         raise click.ClickException(exc.message) from exc
     finally:
         core.close()
-    click.echo(f"Created key {view.id} ({view.name}) for {view.username} in {view.workspace}", err=True)
+    click.echo(
+        f"Created key {view.id} ({view.name}) for {view.username} in {view.workspace}", err=True
+    )
     click.echo(f"scopes: {', '.join(view.scopes)}; expires: {view.expires_at or 'never'}", err=True)
     click.echo("Copy it now; it cannot be shown again:", err=True)
     click.echo(secret)
@@ -171,11 +191,50 @@ def keys_revoke(home: Path | None, key_id: str) -> None:
     click.echo(f"Revoked {view.id} ({view.name}).")
 
 
+@cli.group()
+def users() -> None:
+    """Create and list users."""
+
+
+@users.command("create")
+@home_option
+@click.argument("username")
+@click.option("--password", default=None, help="Sign-in password (default: none; API keys only).")
+@click.option("--admin", is_flag=True, help="Make the user a site admin.")
+def users_create(home: Path | None, username: str, password: str | None, admin: bool) -> None:
+    """Create a user with a personal workspace named after them."""
+    core = _open(home)
+    try:
+        user = core.accounts.create_user(username, password, is_admin=admin)
+    except DanluError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        core.close()
+    click.echo(f"Created user {user.username}{' (admin)' if user.is_admin else ''}.")
+
+
+@users.command("list")
+@home_option
+def users_list(home: Path | None) -> None:
+    """List users."""
+    core = _open(home)
+    try:
+        everyone = core.accounts.users()
+    finally:
+        core.close()
+    for user in everyone:
+        flags = " admin" if user.is_admin else ""
+        flags += " disabled" if user.disabled else ""
+        click.echo(f"{user.username}\t{user.created_at:%Y-%m-%d}{flags}")
+
+
 def _open(home: Path | None) -> Any:
     from danlu.core.bootstrap import open_core
 
     try:
-        return open_core(_settings(home=home), announce=lambda message: click.echo(message, err=True))
+        return open_core(
+            _settings(home=home), announce=lambda message: click.echo(message, err=True)
+        )
     except DanluError as exc:
         raise click.ClickException(exc.message) from exc
 

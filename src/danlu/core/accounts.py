@@ -120,6 +120,10 @@ class Accounts:
             raise NotFound(f"no user named {username!r}", param="username")
         return user
 
+    def users(self) -> list[User]:
+        with self.db.read() as session:
+            return list(session.scalars(select(User).order_by(User.username)))
+
     def workspace(self, slug: str) -> Workspace:
         with self.db.read() as session:
             workspace = session.scalar(select(Workspace).where(Workspace.slug == slug))
@@ -146,7 +150,9 @@ class Accounts:
     @staticmethod
     def _ensure_slug_free(session: Session, slug: str) -> None:
         taken = session.scalar(
-            select(func.count()).select_from(Workspace).where(func.lower(Workspace.slug) == slug.lower())
+            select(func.count())
+            .select_from(Workspace)
+            .where(func.lower(Workspace.slug) == slug.lower())
         )
         if taken:
             raise Conflict(f"the name {slug!r} is already taken; choose another", param="name")

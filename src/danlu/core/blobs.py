@@ -109,7 +109,9 @@ class LocalBlobStore(BlobStore):
                 for chunk in chunks:
                     size += len(chunk)
                     if max_size is not None and size > max_size:
-                        raise PayloadTooLarge(f"the file is larger than the limit of {max_size} bytes")
+                        raise PayloadTooLarge(
+                            f"the file is larger than the limit of {max_size} bytes"
+                        )
                     digest.update(chunk)
                     out.write(chunk)
                 out.flush()

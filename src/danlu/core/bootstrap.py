@@ -42,5 +42,7 @@ def open_core(settings: Settings, announce: Callable[[str], None] = print) -> Co
                 "— shown only this once. Set DANLU_ADMIN_PASSWORD to choose it yourself."
             )
         else:
-            announce(f"Created the admin user {created.username!r} (password from DANLU_ADMIN_PASSWORD).")
+            announce(
+                f"Created the admin user {created.username!r} (password from DANLU_ADMIN_PASSWORD)."
+            )
     return Core(settings, db, accounts, ApiKeys(db), LocalBlobStore(settings.blob_dir))

@@ -35,4 +35,3 @@ def default_provider_configs(settings: Settings) -> list[ProviderConfig]:  # typ
 
     Return an empty list when ``settings`` turns them off.
     """
-

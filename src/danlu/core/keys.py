@@ -147,7 +147,9 @@ class ApiKeys:
         if user_id is not None:
             query = query.where(ApiKey.user_id == user_id)
         with self.db.read() as session:
-            return [self._view(key, username, slug) for key, username, slug in session.execute(query)]
+            return [
+                self._view(key, username, slug) for key, username, slug in session.execute(query)
+            ]
 
     def revoke(self, key_id: str, *, by_user_id: str | None = None) -> KeyView:
         """Revoke a key by id. ``by_user_id`` limits it to that user's own keys."""

@@ -54,7 +54,9 @@ class SettingSpec:
 
 
 SPECS: tuple[SettingSpec, ...] = (
-    SettingSpec("home", Path, Path("~/.danlu"), "Where danlu keeps its data: database, blobs, logs."),
+    SettingSpec(
+        "home", Path, Path("~/.danlu"), "Where danlu keeps its data: database, blobs, logs."
+    ),
     SettingSpec(
         "database_url",
         str,
@@ -90,7 +92,9 @@ SPECS: tuple[SettingSpec, ...] = (
         0,
         "CPU threads per llama.cpp model; 0 means one per core.",
     ),
-    SettingSpec("llama_context", int, 4096, "Context window (tokens) of embedded llama.cpp models."),
+    SettingSpec(
+        "llama_context", int, 4096, "Context window (tokens) of embedded llama.cpp models."
+    ),
     SettingSpec(
         "queue_max_waiting",
         int,
@@ -115,21 +119,21 @@ SPECS: tuple[SettingSpec, ...] = (
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved settings. Build with :func:`load_settings`."""
+    """The resolved settings; defaults live in :data:`SPECS`. Build with :func:`load_settings`."""
 
-    home: Path = Path("~/.danlu").expanduser()
-    database_url: str = ""
-    host: str = "127.0.0.1"
-    port: int = 8000
-    admin_password: str = field(default="", repr=False)
-    max_body_bytes: int = 16 * 1024 * 1024
-    embedded_models: bool = True
-    llama_threads: int = 0
-    llama_context: int = 4096
-    queue_max_waiting: int = 64
-    providers_file: Path = Path("")
-    upstream_timeout: float = 600.0
-    log_level: str = "info"
+    home: Path
+    database_url: str
+    host: str
+    port: int
+    admin_password: str = field(repr=False)
+    max_body_bytes: int
+    embedded_models: bool
+    llama_threads: int
+    llama_context: int
+    queue_max_waiting: int
+    providers_file: Path
+    upstream_timeout: float
+    log_level: str
 
     @property
     def resolved_database_url(self) -> str:
@@ -171,9 +175,7 @@ def _hide_password(url: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in creds else url
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read settings from ``environ`` (default ``os.environ``), then apply overrides.
 
     Overrides whose value is ``None`` are ignored, so CLI options can be passed
@@ -194,8 +196,7 @@ def load_settings(
                 value = _PARSERS[spec.type](raw)
             except ValueError as exc:
                 raise ConfigError(
-                    f"{spec.env}={raw!r} is not a valid {spec.type.__name__}: {exc}. "
-                    f"{spec.help}"
+                    f"{spec.env}={raw!r} is not a valid {spec.type.__name__}: {exc}. {spec.help}"
                 ) from exc
         if overrides.get(spec.name) is not None:
             value = overrides[spec.name]
@@ -235,4 +236,3 @@ def settings_markdown() -> str:
         default = spec.default if str(spec.default) not in {"", "."} else "(empty)"
         lines.append(f"| `{spec.env}` | {spec.type.__name__} | `{default}` | {spec.help} |")
     return "\n".join(lines) + "\n"
-

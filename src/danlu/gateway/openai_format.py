@@ -11,7 +11,10 @@ from danlu.gateway.provider import Chunk
 
 Kind = Literal["chat", "text"]
 _PREFIX = {"chat": "chatcmpl-", "text": "cmpl-"}
-_OBJECT = {"chat": ("chat.completion", "chat.completion.chunk"), "text": ("text_completion", "text_completion")}
+_OBJECT = {
+    "chat": ("chat.completion", "chat.completion.chunk"),
+    "text": ("text_completion", "text_completion"),
+}
 
 
 @dataclass

@@ -22,6 +22,7 @@ always. See ``docs/providers.md`` for writing a provider.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,10 @@ class Model(ABC):
     def context_length(self) -> int | None:
         return None
 
+    def stats(self) -> dict[str, Any]:
+        """Live figures for ``/healthz`` (queue lengths, counters)."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         """Extra facts for ``/v1/models`` (danlu-specific, after OpenAI's fields)."""
         return {"kind": self.kind, "context_length": self.context_length}
@@ -90,7 +95,9 @@ class ChatModel(Model):
         """A whole answer: ``{"choices": [...], "usage": {...}}``, built from the stream."""
         return await assemble_chat(self.stream_chat(request, ctx))
 
-    def stream_completion(self, request: CompletionRequest, ctx: CallContext) -> AsyncIterator[Chunk]:
+    def stream_completion(
+        self, request: CompletionRequest, ctx: CallContext
+    ) -> AsyncIterator[Chunk]:
         """Yield legacy completion chunks, then one usage chunk."""
         raise Unsupported(
             f"model {self.id!r} does not offer /v1/completions; use /v1/chat/completions",
@@ -114,7 +121,7 @@ class Provider(ABC):
     """A configured backend instance that offers one or more models."""
 
     type: ClassVar[str]
-    Options: ClassVar[type[ProviderOptions]]
+    Options: ClassVar[builtins.type[ProviderOptions]]
 
     def __init__(self, name: str, options: ProviderOptions, settings: Settings):
         self.name = name
@@ -130,7 +137,7 @@ class Provider(ABC):
     async def load(self) -> Sequence[Model]:
         """Load or discover the models; raise with a helpful message on failure."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what :meth:`load` acquired."""
 
 
@@ -144,7 +151,9 @@ def _merge_delta(target: dict[str, Any], delta: dict[str, Any]) -> None:
             for call in value:
                 index = call.get("index", len(calls))
                 while len(calls) <= index:
-                    calls.append({"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+                    calls.append(
+                        {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+                    )
                 slot = calls[index]
                 for field in ("id", "type"):
                     if call.get(field):
@@ -171,8 +180,12 @@ async def assemble_chat(chunks: AsyncIterator[Chunk]) -> Chunk:
         for choice in chunk.get("choices", []):
             slot = choices.setdefault(
                 choice["index"],
-                {"index": choice["index"], "message": {"role": "assistant", "content": ""},
-                 "logprobs": None, "finish_reason": None},
+                {
+                    "index": choice["index"],
+                    "message": {"role": "assistant", "content": ""},
+                    "logprobs": None,
+                    "finish_reason": None,
+                },
             )
             _merge_delta(slot["message"], choice.get("delta") or {})
             if choice.get("finish_reason"):

@@ -68,7 +68,9 @@ def read_providers_file(path: Path) -> list[ProviderConfig]:
         entry = dict(entry)
         try:
             configs.append(
-                ProviderConfig(name=entry.pop("name", ""), type=entry.pop("type", ""), options=entry)
+                ProviderConfig(
+                    name=entry.pop("name", ""), type=entry.pop("type", ""), options=entry
+                )
             )
         except ValidationError as exc:
             raise ConfigError(f"{path}: providers[{position}]: {_first_error(exc)}") from exc
@@ -84,8 +86,12 @@ def _first_error(exc: ValidationError) -> str:
 class ModelRegistry:
     """Loads providers and answers "which model serves this name?"."""
 
-    def __init__(self, types: dict[str, type[Provider]], configs: Iterable[ProviderConfig],
-                 settings: Settings):
+    def __init__(
+        self,
+        types: dict[str, type[Provider]],
+        configs: Iterable[ProviderConfig],
+        settings: Settings,
+    ):
         self.settings = settings
         self.types = types
         self._providers: list[Provider] = []
@@ -105,9 +111,13 @@ class ModelRegistry:
         for batch in manager.hook.register_provider_types():
             for provider_type in batch:
                 if provider_type.type in types:
-                    raise ConfigError(f"two plugins register the provider type {provider_type.type!r}")
+                    raise ConfigError(
+                        f"two plugins register the provider type {provider_type.type!r}"
+                    )
                 types[provider_type.type] = provider_type
-        configs = [c for batch in manager.hook.default_provider_configs(settings=settings) for c in batch]
+        configs = [
+            c for batch in manager.hook.default_provider_configs(settings=settings) for c in batch
+        ]
         providers_file = settings.resolved_providers_file
         if providers_file is not None:
             if not providers_file.is_file():
@@ -115,7 +125,9 @@ class ModelRegistry:
             configs.extend(read_providers_file(providers_file))
         return cls(types, configs, settings)
 
-    def _instantiate(self, config: ProviderConfig) -> tuple[ProviderConfig, Provider | None, str | None]:
+    def _instantiate(
+        self, config: ProviderConfig
+    ) -> tuple[ProviderConfig, Provider | None, str | None]:
         provider_type = self.types.get(config.type)
         if provider_type is None:
             raise ConfigError(
@@ -132,7 +144,9 @@ class ModelRegistry:
     def check(self) -> list[ProviderStatus]:
         """What would load, without loading anything (for ``danlu doctor``)."""
         return [
-            ProviderStatus(config.name, config.type, "unavailable" if reason else "not started", reason)
+            ProviderStatus(
+                config.name, config.type, "unavailable" if reason else "not started", reason
+            )
             for config, _, reason in self._pending
         ]
 
@@ -141,7 +155,9 @@ class ModelRegistry:
         for config, provider, reason in self._pending:
             if reason or provider is None:
                 log.warning("provider %s unavailable: %s", config.name, reason)
-                self.statuses.append(ProviderStatus(config.name, config.type, "unavailable", reason))
+                self.statuses.append(
+                    ProviderStatus(config.name, config.type, "unavailable", reason)
+                )
                 continue
             try:
                 models = await provider.load()

@@ -18,6 +18,6 @@ async def healthz(services: Annotated[Services, Depends(get_services)]) -> dict[
     return {
         "status": "ok",
         "version": __version__,
-        "models": sorted(m.id for m in services.models.models()),
+        "models": {m.id: m.stats() for m in sorted(services.models.models(), key=lambda m: m.id)},
         "providers": [asdict(status) for status in services.models.statuses],
     }

@@ -87,7 +87,9 @@ async def completions(
 
 
 @router.post("/embeddings", summary="Embed text as float or base64 vectors")
-async def embeddings(body: EmbeddingRequest, request: Request, _: Caller, services: Svc) -> dict[str, Any]:
+async def embeddings(
+    body: EmbeddingRequest, request: Request, _: Caller, services: Svc
+) -> dict[str, Any]:
     model = services.models.embedding(body.model)
     try:
         texts = body.texts()

@@ -6,7 +6,11 @@ from danlu.core.hookspecs import hookimpl
 from danlu.core.settings import Settings
 from danlu.gateway.provider import Provider
 from danlu.gateway.providers.e5 import EMBEDDED_EMBEDDING_MODEL, E5Provider
-from danlu.gateway.providers.llama_cpp import EMBEDDED_CHAT_MODEL, LlamaCppProvider, embedded_gguf_path
+from danlu.gateway.providers.llama_cpp import (
+    EMBEDDED_CHAT_MODEL,
+    LlamaCppProvider,
+    embedded_gguf_path,
+)
 from danlu.gateway.providers.openai_compatible import OpenAICompatibleProvider
 from danlu.gateway.registry import ProviderConfig
 

@@ -49,8 +49,15 @@ class E5Provider(Provider):
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5")
         engine = await asyncio.get_running_loop().run_in_executor(executor, _load, options.variant)
         self._executor = executor
-        return [E5EmbeddingModel(options.model_name, engine=engine, executor=executor,
-                                 owned_by=options.owned_by, provider=self.name)]
+        return [
+            E5EmbeddingModel(
+                options.model_name,
+                engine=engine,
+                executor=executor,
+                owned_by=options.owned_by,
+                provider=self.name,
+            )
+        ]
 
     async def aclose(self) -> None:
         executor = getattr(self, "_executor", None)
@@ -65,8 +72,15 @@ def _load(variant: str) -> Any:
 
 
 class E5EmbeddingModel(EmbeddingModel):
-    def __init__(self, model_id: str, *, engine: Any, executor: ThreadPoolExecutor,
-                 owned_by: str, provider: str):
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        engine: Any,
+        executor: ThreadPoolExecutor,
+        owned_by: str,
+        provider: str,
+    ):
         super().__init__(model_id, owned_by=owned_by, provider=provider)
         self._engine = engine
         self._executor = executor

@@ -18,11 +18,12 @@ import codecs
 import importlib.util
 import json
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from danlu.core.errors import ContextLengthExceeded, InvalidRequest, Unsupported
 from danlu.gateway.provider import CallContext, ChatModel, Chunk, Model, Provider, ProviderOptions
@@ -94,9 +95,13 @@ class LlamaCppProvider(Provider):
         if reason:
             raise RuntimeError(reason)
         threads = options.n_threads or self.settings.resolved_llama_threads
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{options.model_name}")
+        executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"llama-{options.model_name}"
+        )
         loop = asyncio.get_running_loop()
-        llama = await loop.run_in_executor(executor, _load_llama, options.model_path, options.n_ctx, threads)
+        llama = await loop.run_in_executor(
+            executor, _load_llama, options.model_path, options.n_ctx, threads
+        )
         self._model = LlamaChatModel(
             options.model_name,
             llama=llama,
@@ -172,10 +177,14 @@ class LlamaChatModel(ChatModel):
         self._llama = llama
         self._executor = executor
         self._scheduler = scheduler
+        # Generations by how they ended ("stop", "length", "cancelled"), for /healthz.
+        self.finished: Counter[str] = Counter()
         self._is_eog: Callable[[int], bool] = lambda token: bool(
             low_level.llama_vocab_is_eog(llama._model.vocab, token)
         )
-        template = chat_template or llama.metadata.get("tokenizer.chat_template") or _FALLBACK_TEMPLATE
+        template = (
+            chat_template or llama.metadata.get("tokenizer.chat_template") or _FALLBACK_TEMPLATE
+        )
         self._formatter = Jinja2ChatFormatter(
             template=template,
             eos_token=self._token_text(llama.token_eos()),
@@ -191,6 +200,13 @@ class LlamaChatModel(ChatModel):
     @property
     def context_length(self) -> int:
         return int(self._llama.n_ctx())
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "active": self._scheduler.active,
+            "waiting": self._scheduler.waiting,
+            "finished": dict(self.finished),
+        }
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -209,13 +225,17 @@ class LlamaChatModel(ChatModel):
                     param=f"messages.{position}.content",
                 ) from None
             if message.tool_calls or message.role in {"tool", "function"}:
-                raise Unsupported(f"model {self.id!r} does not support tool calls", param="messages")
+                raise Unsupported(
+                    f"model {self.id!r} does not support tool calls", param="messages"
+                )
             role = "system" if message.role == "developer" else message.role
             messages.append({"role": role, "content": text})
         try:
-            rendered = self._formatter(messages=messages)
+            rendered = self._formatter(messages=cast(Any, messages))
         except Exception as exc:  # the template raised (e.g. roles out of order)
-            raise InvalidRequest(f"the chat template of {self.id!r} refused the messages: {exc}") from exc
+            raise InvalidRequest(
+                f"the chat template of {self.id!r} refused the messages: {exc}"
+            ) from exc
         return list(
             self._llama.tokenize(
                 rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
@@ -223,7 +243,10 @@ class LlamaChatModel(ChatModel):
         )
 
     def _sampling(
-        self, request: ChatCompletionRequest | CompletionRequest, prompt_tokens: int, limit: int | None
+        self,
+        request: ChatCompletionRequest | CompletionRequest,
+        prompt_tokens: int,
+        limit: int | None,
     ) -> _Sampling:
         for option in ("logprobs", "top_logprobs", "tools", "tool_choice", "suffix"):
             value = getattr(request, option, None)
@@ -238,7 +261,9 @@ class LlamaChatModel(ChatModel):
                 continue
             expected = _EXTRA_SAMPLING.get(name)
             if expected is None:
-                raise Unsupported(f"model {self.id!r} does not support the parameter {name!r}", param=name)
+                raise Unsupported(
+                    f"model {self.id!r} does not support the parameter {name!r}", param=name
+                )
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise InvalidRequest(f"{name!r} must be a number", param=name)
             knobs[name] = expected(value)
@@ -246,7 +271,8 @@ class LlamaChatModel(ChatModel):
         if room <= 0 or (limit is not None and limit > room):
             raise ContextLengthExceeded(
                 f"this model's context is {self.context_length} tokens; the prompt has "
-                f"{prompt_tokens}" + (f" and {limit} more were requested" if limit else "")
+                f"{prompt_tokens}"
+                + (f" and {limit} more were requested" if limit else "")
                 + ": shorten the messages or lower max_tokens",
                 param="messages" if isinstance(request, ChatCompletionRequest) else "prompt",
                 code="context_length_exceeded",
@@ -271,7 +297,7 @@ class LlamaChatModel(ChatModel):
         response_format = getattr(request, "response_format", None)
         if not response_format or response_format.get("type") == "text":
             return None
-        from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import LlamaGrammar
 
         kind = response_format.get("type")
         if kind == "json_object":
@@ -292,7 +318,9 @@ class LlamaChatModel(ChatModel):
         try:
             return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         except Exception as exc:
-            raise InvalidRequest(f"cannot follow this JSON schema: {exc}", param="response_format") from exc
+            raise InvalidRequest(
+                f"cannot follow this JSON schema: {exc}", param="response_format"
+            ) from exc
 
     def _logit_bias(self, bias: dict[str, float] | None) -> dict[int, float]:
         if not bias:
@@ -301,13 +329,17 @@ class LlamaChatModel(ChatModel):
         vocab = self._llama.n_vocab()
         for key, value in bias.items():
             if not key.isdigit() or int(key) >= vocab:
-                raise InvalidRequest(f"logit_bias key {key!r} is not a token id of this model", param="logit_bias")
+                raise InvalidRequest(
+                    f"logit_bias key {key!r} is not a token id of this model", param="logit_bias"
+                )
             result[int(key)] = max(-100.0, min(100.0, value))
         return result
 
     # --- the OpenAI surface ---------------------------------------------
 
-    async def stream_chat(self, request: ChatCompletionRequest, ctx: CallContext) -> AsyncIterator[Chunk]:
+    async def stream_chat(
+        self, request: ChatCompletionRequest, ctx: CallContext
+    ) -> AsyncIterator[Chunk]:
         tokens = self.render_chat(request)
         sampling = self._sampling(request, len(tokens), request.token_limit)
         completion_tokens = 0
@@ -321,7 +353,9 @@ class LlamaChatModel(ChatModel):
                     yield {"choices": [_chat_choice(index, {"content": piece})]}
         yield {"choices": [], "usage": _usage(len(tokens), completion_tokens)}
 
-    async def stream_completion(self, request: CompletionRequest, ctx: CallContext) -> AsyncIterator[Chunk]:
+    async def stream_completion(
+        self, request: CompletionRequest, ctx: CallContext
+    ) -> AsyncIterator[Chunk]:
         prompts = request.prompts()
         encoded = [list(self._llama.tokenize(p.encode("utf-8"), add_bos=True)) for p in prompts]
         samplings = [self._sampling(request, len(t), request.token_limit) for t in encoded]
@@ -380,7 +414,9 @@ class LlamaChatModel(ChatModel):
         cancel: threading.Event,
     ) -> None:
         try:
-            emit(self._decode_loop(tokens, sampling, emit, cancel))
+            finished = self._decode_loop(tokens, sampling, emit, cancel)
+            self.finished[finished.reason] += 1
+            emit(finished)
         except BaseException as exc:
             emit(exc)
 
@@ -393,7 +429,12 @@ class LlamaChatModel(ChatModel):
     ) -> _Finished:
         llama = self._llama
         if sampling.seed is not None:
+            # A seed asks for reproducible output. Reusing the cached prompt
+            # prefix changes the floating-point path (a batch of one token is
+            # computed differently from a full batch), which can flip greedy
+            # choices; so seeded requests evaluate the whole prompt afresh.
             llama.set_seed(sampling.seed)
+            llama.reset()
         processors = None
         if sampling.logit_bias:
             from llama_cpp import LogitsProcessorList

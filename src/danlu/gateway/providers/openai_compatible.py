@@ -83,8 +83,15 @@ class OpenAICompatibleProvider(Provider):
         for entry in entries:
             upstream_name = entry.upstream or entry.name
             cls = UpstreamChatModel if entry.kind == "chat" else UpstreamEmbeddingModel
-            models.append(cls(entry.name, upstream_name=upstream_name, client=self._client,
-                              owned_by=owned_by, provider=self.name))
+            models.append(
+                cls(
+                    entry.name,
+                    upstream_name=upstream_name,
+                    client=self._client,
+                    owned_by=owned_by,
+                    provider=self.name,
+                )
+            )
         return models
 
     async def _discover(self) -> list[UpstreamModel]:
@@ -92,7 +99,9 @@ class OpenAICompatibleProvider(Provider):
         response = await _send(self._client, "GET", "/models")
         data = response.json().get("data", [])
         return [
-            UpstreamModel(name=item["id"], kind="embedding" if "embed" in item["id"].lower() else "chat")
+            UpstreamModel(
+                name=item["id"], kind="embedding" if "embed" in item["id"].lower() else "chat"
+            )
             for item in data
             if isinstance(item, dict) and isinstance(item.get("id"), str)
         ]
@@ -103,12 +112,15 @@ class OpenAICompatibleProvider(Provider):
             await client.aclose()
 
 
-async def _send(client: httpx.AsyncClient, method: str, path: str, body: Any = None) -> httpx.Response:
+async def _send(
+    client: httpx.AsyncClient, method: str, path: str, body: Any = None
+) -> httpx.Response:
     try:
         response = await client.request(method, path, json=body)
     except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(f"the upstream did not answer in time ({exc.__class__.__name__})",
-                              status=504) from exc
+        raise UpstreamTimeout(
+            f"the upstream did not answer in time ({exc.__class__.__name__})", status=504
+        ) from exc
     except httpx.HTTPError as exc:
         raise UpstreamError(f"cannot reach the upstream: {exc.__class__.__name__}: {exc}") from exc
     if response.status_code >= 400:
@@ -130,12 +142,17 @@ def _upstream_failure(status: int, content: bytes) -> UpstreamError:
     except (ValueError, AttributeError):
         pass
     relayed = status if 400 <= status < 500 else 502
-    return UpstreamError(f"upstream answered {status}: {message}", status=relayed,
-                         param=param, code=None if code is None else str(code))
+    return UpstreamError(
+        f"upstream answered {status}: {message}",
+        status=relayed,
+        param=param,
+        code=None if code is None else str(code),
+    )
 
 
-def _body(request: ChatCompletionRequest | CompletionRequest | EmbeddingRequest,
-          upstream_name: str) -> dict[str, Any]:
+def _body(
+    request: ChatCompletionRequest | CompletionRequest | EmbeddingRequest, upstream_name: str
+) -> dict[str, Any]:
     body = request.model_dump(exclude_unset=True, exclude=_GATEWAY_FIELDS)
     body["model"] = upstream_name
     return body
@@ -161,7 +178,9 @@ class _Upstream:
                     try:
                         chunk = json.loads(data)
                     except ValueError:
-                        raise UpstreamError(f"the upstream sent a malformed chunk: {data[:200]}") from None
+                        raise UpstreamError(
+                            f"the upstream sent a malformed chunk: {data[:200]}"
+                        ) from None
                     if isinstance(chunk, dict) and "error" in chunk:
                         raise _upstream_failure(502, data.encode())
                     for field in ("id", "object", "created", "model"):
@@ -170,7 +189,9 @@ class _Upstream:
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("the upstream stopped answering in time", status=504) from exc
         except httpx.HTTPError as exc:
-            raise UpstreamError(f"the upstream connection failed: {exc.__class__.__name__}: {exc}") from exc
+            raise UpstreamError(
+                f"the upstream connection failed: {exc.__class__.__name__}: {exc}"
+            ) from exc
 
     async def _whole(self, path: str, body: dict[str, Any]) -> Chunk:
         response = await _send(self._client, "POST", path, body)
@@ -187,8 +208,15 @@ class UpstreamChatModel(ChatModel, _Upstream):
     supports_tools = True
     supports_completions = True
 
-    def __init__(self, model_id: str, *, upstream_name: str, client: httpx.AsyncClient,
-                 owned_by: str, provider: str):
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        upstream_name: str,
+        client: httpx.AsyncClient,
+        owned_by: str,
+        provider: str,
+    ):
         ChatModel.__init__(self, model_id, owned_by=owned_by, provider=provider)
         _Upstream.__init__(self, upstream_name, client)
 
@@ -198,7 +226,9 @@ class UpstreamChatModel(ChatModel, _Upstream):
     async def chat(self, request: ChatCompletionRequest, ctx: CallContext) -> Chunk:
         return await self._whole("/chat/completions", _body(request, self.upstream_name))
 
-    def stream_completion(self, request: CompletionRequest, ctx: CallContext) -> AsyncIterator[Chunk]:
+    def stream_completion(
+        self, request: CompletionRequest, ctx: CallContext
+    ) -> AsyncIterator[Chunk]:
         return self._stream("/completions", _body(request, self.upstream_name))
 
     async def completion(self, request: CompletionRequest, ctx: CallContext) -> Chunk:
@@ -206,8 +236,15 @@ class UpstreamChatModel(ChatModel, _Upstream):
 
 
 class UpstreamEmbeddingModel(EmbeddingModel, _Upstream):
-    def __init__(self, model_id: str, *, upstream_name: str, client: httpx.AsyncClient,
-                 owned_by: str, provider: str):
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        upstream_name: str,
+        client: httpx.AsyncClient,
+        owned_by: str,
+        provider: str,
+    ):
         EmbeddingModel.__init__(self, model_id, owned_by=owned_by, provider=provider)
         _Upstream.__init__(self, upstream_name, client)
 
@@ -222,7 +259,8 @@ class UpstreamEmbeddingModel(EmbeddingModel, _Upstream):
         except (KeyError, TypeError, ValueError):
             raise UpstreamError("the upstream's embedding answer is malformed") from None
         if len(vectors) != len(texts):
-            raise UpstreamError(f"the upstream returned {len(vectors)} vectors for {len(texts)} inputs")
+            raise UpstreamError(
+                f"the upstream returned {len(vectors)} vectors for {len(texts)} inputs"
+            )
         usage = answer.get("usage") or {}
         return EmbeddingResult(vectors=vectors, prompt_tokens=int(usage.get("prompt_tokens", 0)))
-
