@@ -9,14 +9,20 @@ What it measures
       timed from the call to the end of the stream;
     * **danlu**: the same request sent by the real ``openai`` SDK to ``danlu serve`` (a
       subprocess with a temporary home), streamed with ``stream_options.include_usage``, timed
-      from the request to the last chunk (the usage chunk).
+      from the request to the last chunk (the usage chunk);
+    * **danlu-httpx**: the same request read by a bare ``httpx`` SSE loop, to tell the cost of
+      the SDK's parsing (which runs on the same cores as the model) from the server's.
 
-    Both sides load the same GGUF with n_ctx=4096 and one thread per core. Rounds alternate
-    (direct, danlu, direct, ...) and never overlap, since both compete for the same cores; one
-    warm-up of each is not counted. Generated tokens are the completion token counts: danlu's
+    Both sides load the same GGUF with n_ctx=4096 and one llama.cpp thread per core
+    (``--threads`` changes both). Rounds alternate (direct, danlu, danlu-httpx, direct, ...)
+    and never overlap, since they compete for the same cores; one warm-up of each is not
+    counted. Generated tokens are the completion token counts: danlu's
     ``usage.completion_tokens`` and, for direct, ``usage.completion_tokens`` of one untimed
     non-streamed call whose text the streamed calls must reproduce. Each side's tokens/s uses
-    its own count.
+    its own count. Time to first token is to the first chunk that carries text. The prompt is
+    the same every time, so both sides reuse its cached prefix (llama-cpp-python's
+    ``generate(reset=True)`` keeps the longest common prefix): TTFT is overhead plus one token,
+    not a prefill measurement.
 
     Other processes on a small machine skew such figures badly (llama.cpp's threads wait for
     each other, so one preempted thread stalls a token). Before each run the bench waits for a
@@ -27,7 +33,8 @@ The anchor
     ``danlu/direct`` of the median end-to-end generated tokens per second should be >= 0.95:
     serving through HTTP, auth, the scheduler and SSE may cost at most 5% of raw llama.cpp speed.
 
-Run: ``python bench/embedded_tokens_per_second.py [--rounds 5] [--max-tokens 128] [--json PATH]``.
+Run: ``python bench/embedded_tokens_per_second.py [--rounds 5] [--max-tokens 128] [--threads N]
+[--json PATH]``.
 """
 
 from __future__ import annotations
@@ -191,11 +198,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_env() -> dict[str, str]:
+def server_env(threads: int) -> dict[str, str]:
     """This environment without stray DANLU_* settings, plus the ones this bench relies on."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DANLU_")}
     env["DANLU_LLAMA_CONTEXT"] = str(N_CTX)
-    env["DANLU_LLAMA_THREADS"] = "0"  # one per core, like the direct side
+    # 0 means one per core; say so explicitly when that is what both sides use.
+    env["DANLU_LLAMA_THREADS"] = "0" if threads == os.cpu_count() else str(threads)
     return env
 
 
@@ -233,10 +241,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def danlu_server() -> Iterator[Server]:
+def danlu_server(threads: int) -> Iterator[Server]:
     """Run ``danlu serve`` on a free loopback port with a temporary home."""
     home = Path(tempfile.mkdtemp(prefix="danlu-bench-"))
-    env = server_env()
+    env = server_env(threads)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = home.parent / f"{home.name}.log"
@@ -275,6 +283,7 @@ def direct_reference(llm: llama_cpp.Llama, max_tokens: int) -> tuple[str, int]:
 
 
 def run_direct(llm: llama_cpp.Llama, max_tokens: int, reference: tuple[str, int]) -> Run:
+    """``create_chat_completion(stream=True)`` in this process."""
     text_parts: list[str] = []
     ttft = 0.0
     start = time.perf_counter()
@@ -295,6 +304,7 @@ def run_direct(llm: llama_cpp.Llama, max_tokens: int, reference: tuple[str, int]
 
 
 def run_danlu(client: openai.OpenAI, max_tokens: int) -> Run:
+    """The same request through danlu, sent and parsed by the ``openai`` SDK."""
     text_parts: list[str] = []
     tokens: int | None = None
     ttft = 0.0
@@ -318,33 +328,73 @@ def run_danlu(client: openai.OpenAI, max_tokens: int) -> Run:
     seconds = time.perf_counter() - start
     if tokens is None:
         sys.exit("danlu sent no usage chunk despite stream_options.include_usage")
-    return Run("danlu", seconds, ttft, tokens, len(text_parts), "".join(text_parts))
+    return Run(SDK, seconds, ttft, tokens, len(text_parts), "".join(text_parts))
+
+
+def run_danlu_httpx(client: httpx.Client, server: Server, max_tokens: int) -> Run:
+    """The same request through danlu with a bare SSE reader: isolates the SDK's own cost."""
+    body = {
+        "model": MODEL_ID,
+        "messages": MESSAGES,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    headers = {"Authorization": f"Bearer {server.key}"}
+    text_parts: list[str] = []
+    tokens: int | None = None
+    ttft = 0.0
+    start = time.perf_counter()
+    with client.stream(
+        "POST", f"{server.url}/v1/chat/completions", json=body, headers=headers
+    ) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+            piece = chunk["choices"][0]["delta"].get("content") if chunk["choices"] else None
+            if piece:
+                if not text_parts:
+                    ttft = time.perf_counter() - start
+                text_parts.append(piece)
+    seconds = time.perf_counter() - start
+    if tokens is None:
+        sys.exit("danlu sent no usage chunk despite stream_options.include_usage")
+    return Run(HTTPX, seconds, ttft, tokens, len(text_parts), "".join(text_parts))
 
 
 # --- the benchmark ------------------------------------------------------------------------
 
+DIRECT, SDK, HTTPX = "direct", "danlu", "danlu-httpx"
 
-def measure(rounds: int, max_tokens: int) -> dict[str, Any]:
-    path = gguf_path()
-    threads = os.cpu_count() or 1
+
+def measure(rounds: int, max_tokens: int, threads: int) -> dict[str, Any]:
     llm = llama_cpp.Llama(
-        model_path=str(path),
+        model_path=str(gguf_path()),
         n_ctx=N_CTX,
         n_threads=threads,
         n_threads_batch=threads,
         verbose=False,
     )
-    with danlu_server() as server:
-        client = openai.OpenAI(
+    with (
+        danlu_server(threads) as server,
+        openai.OpenAI(
             base_url=f"{server.url}/v1", api_key=server.key, max_retries=0, timeout=300
-        )
+        ) as sdk,
+        httpx.Client(timeout=300) as bare,
+    ):
         reference = direct_reference(llm, max_tokens)
-        run_direct(llm, max_tokens, reference)  # warm-ups, not counted
-        run_danlu(client, max_tokens)
         sides: dict[str, Callable[[], Run]] = {
-            "direct": lambda: run_direct(llm, max_tokens, reference),
-            "danlu": lambda: run_danlu(client, max_tokens),
+            DIRECT: lambda: run_direct(llm, max_tokens, reference),
+            SDK: lambda: run_danlu(sdk, max_tokens),
+            HTTPX: lambda: run_danlu_httpx(bare, server, max_tokens),
         }
+        for one_run in sides.values():
+            one_run()  # warm-ups, not counted
         watch = CpuWatch(server.pid)
         runs: list[Run] = []
         discarded: list[Run] = []
@@ -354,21 +404,20 @@ def measure(rounds: int, max_tokens: int) -> dict[str, Any]:
                     watch.wait_quiet()
                     run = one_run()
                     run.other_cpu = watch.others()
-                    noisy = run.noisy
+                    repeat = run.noisy and attempt <= RETRIES
                     print(
-                        f"round {number} {run.side:>6}: {run.tokens} tokens in {run.seconds:.3f}s"
-                        f" = {run.tokens_per_second:.1f} tok/s,"
+                        f"round {number} {run.side:>11}: {run.tokens} tokens in"
+                        f" {run.seconds:.3f}s = {run.tokens_per_second:.1f} tok/s,"
                         f" first text after {run.ttft * 1000:.0f} ms,"
                         f" other processes {run.other_cpu:.2f} CPU s"
-                        + (" (noisy, repeated)" if noisy and attempt <= RETRIES else ""),
+                        + (" (noisy, repeated)" if repeat else ""),
                         file=sys.stderr,
                     )
-                    if not noisy or attempt > RETRIES:
+                    if not repeat:
                         runs.append(run)
                         break
                     discarded.append(run)
-        client.close()
-    return summarize(runs, discarded, rounds, max_tokens, reference)
+    return summarize(runs, discarded, rounds, max_tokens, threads, reference)
 
 
 def summarize(
@@ -376,10 +425,11 @@ def summarize(
     discarded: list[Run],
     rounds: int,
     max_tokens: int,
+    threads: int,
     reference: tuple[str, int],
 ) -> dict[str, Any]:
     sides: dict[str, dict[str, Any]] = {}
-    for side in ("direct", "danlu"):
+    for side in (DIRECT, SDK, HTTPX):
         mine = [r for r in runs if r.side == side]
         sides[side] = {
             "tokens_per_second": statistics.median(r.tokens_per_second for r in mine),
@@ -389,22 +439,23 @@ def summarize(
             "seconds": statistics.median(r.seconds for r in mine),
             "completion_tokens": sorted({r.tokens for r in mine}),
             "text_chunks": sorted({r.chunks for r in mine}),
-            "noisy_runs_kept": sum(r.noisy for r in mine),
+            "same_text_as_direct": {r.text for r in mine} == {reference[0]},
             "noisy_runs_repeated": sum(r.side == side for r in discarded),
+            "noisy_runs_kept": sum(r.noisy for r in mine),
             "runs": [_plain(r) for r in mine],
             "discarded_runs": [_plain(r) for r in discarded if r.side == side],
         }
-    danlu_texts = {r.text for r in runs if r.side == "danlu"}
-    ratio = sides["danlu"]["tokens_per_second"] / sides["direct"]["tokens_per_second"]
+    direct_speed = sides[DIRECT]["tokens_per_second"]
+    ratio = sides[SDK]["tokens_per_second"] / direct_speed
     return {
         "benchmark": "embedded_tokens_per_second",
         "model": MODEL_ID,
         "rounds": rounds,
         "max_tokens": max_tokens,
-        "same_text": danlu_texts == {reference[0]},
-        "direct": sides["direct"],
-        "danlu": sides["danlu"],
+        "threads": threads,
+        "sides": sides,
         "ratio": ratio,
+        "ratio_httpx": sides[HTTPX]["tokens_per_second"] / direct_speed,
         "goal": GOAL,
         "meets_goal": ratio >= GOAL,
         "machine": machine_info(),
@@ -416,31 +467,37 @@ def _plain(run: Run) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> str:
-    direct, danlu = result["direct"], result["danlu"]
+    """The results as a Markdown table plus two lines of verdict and machine."""
+    sides = result["sides"]
+    direct, sdk, bare = sides[DIRECT], sides[SDK], sides[HTTPX]
 
-    def row(name: str, key: str, scale: float, fmt: str) -> str:
-        a, b = direct[key] * scale, danlu[key] * scale
-        return f"| {name} | {a:{fmt}} | {b:{fmt}} | {b / a:.3f} |"
+    def row(name: str, key: str, scale: float = 1, fmt: str = ".1f") -> str:
+        a, b, c = (side[key] * scale for side in (direct, sdk, bare))
+        return f"| {name} | {a:{fmt}} | {b:{fmt}} | {c:{fmt}} | {b / a:.3f} | {c / a:.3f} |"
+
+    def cells(name: str, key: str) -> str:
+        return f"| {name} | {direct[key]} | {sdk[key]} | {bare[key]} | | |"
 
     machine = result["machine"]
+    same = all(side["same_text_as_direct"] for side in sides.values())
     lines = [
-        f"Medians of {result['rounds']} rounds, {result['max_tokens']} max tokens, temperature 0",
+        f"Medians of {result['rounds']} rounds, {result['max_tokens']} max tokens,"
+        f" temperature 0, {result['threads']} llama.cpp threads",
         "",
-        "| metric | direct | danlu | danlu/direct |",
-        "|---|---:|---:|---:|",
-        row("generated tokens/s (end to end)", "tokens_per_second", 1, ".1f"),
-        row("fastest round, tokens/s", "best_tokens_per_second", 1, ".1f"),
-        row("decode tokens/s (after first token)", "decode_tokens_per_second", 1, ".1f"),
-        row("time to first token (ms)", "ttft_seconds", 1000, ".1f"),
+        "| metric | direct | danlu (openai SDK) | danlu (bare httpx) | SDK/direct | httpx/direct |",
+        "|---|---:|---:|---:|---:|---:|",
+        row("generated tokens/s (end to end)", "tokens_per_second"),
+        row("fastest round, tokens/s", "best_tokens_per_second"),
+        row("decode tokens/s (after first token)", "decode_tokens_per_second"),
+        row("time to first token (ms)", "ttft_seconds", 1000),
         row("request time (s)", "seconds", 1, ".3f"),
-        f"| completion tokens | {direct['completion_tokens']} | {danlu['completion_tokens']} | |",
-        f"| noisy runs repeated / kept | {direct['noisy_runs_repeated']} / "
-        f"{direct['noisy_runs_kept']} | {danlu['noisy_runs_repeated']} / "
-        f"{danlu['noisy_runs_kept']} | |",
+        cells("completion tokens", "completion_tokens"),
+        cells("noisy runs repeated", "noisy_runs_repeated"),
+        cells("noisy runs kept", "noisy_runs_kept"),
         "",
         f"ratio danlu/direct = {result['ratio']:.3f} (goal >= {result['goal']}): "
         + ("met" if result["meets_goal"] else "MISSED")
-        + f"; same greedy text on both sides: {'yes' if result['same_text'] else 'NO'}",
+        + f"; same greedy text on all sides: {'yes' if same else 'NO'}",
         "",
         f"machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
         f"llama-cpp-python {machine['llama_cpp_python']}, openai {machine['openai']}, "
@@ -455,11 +512,17 @@ def main() -> None:
     parser.add_argument(
         "--max-tokens", type=int, default=128, help="tokens to generate (default 128)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="llama.cpp threads on both sides (default: one per core)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
-    if args.rounds < 1 or args.max_tokens < 2:
-        parser.error("--rounds must be >= 1 and --max-tokens >= 2")
-    result = measure(args.rounds, args.max_tokens)
+    if args.rounds < 1 or args.max_tokens < 2 or args.threads < 1:
+        parser.error("--rounds and --threads must be >= 1, --max-tokens >= 2")
+    result = measure(args.rounds, args.max_tokens, args.threads)
     print(table(result))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

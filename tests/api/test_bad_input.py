@@ -266,3 +266,14 @@ def test_server_keeps_serving_after_bad_input(server: RunningServer, http: httpx
     answer = http.post("/chat/completions", json=chat())
     assert answer.status_code == 200
     assert "server_error" not in server.log()
+
+
+def test_every_response_carries_a_request_id(server: RunningServer) -> None:
+    plain = httpx.get(f"{server.url}/healthz", timeout=10)
+    assert plain.headers["x-request-id"].startswith("req_")
+    echoed = httpx.get(f"{server.api}/models", headers={"X-Request-Id": "trace-42"}, timeout=10)
+    assert echoed.status_code == 401 and echoed.headers["x-request-id"] == "trace-42"
+    hostile = httpx.get(
+        f"{server.url}/healthz", headers={"X-Request-Id": "a\tb<script>"}, timeout=10
+    )
+    assert hostile.headers["x-request-id"].startswith("req_")

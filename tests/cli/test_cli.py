@@ -97,3 +97,22 @@ def test_keys_for_other_users(env: dict[str, str]) -> None:
     unknown = danlu_cli("keys", "create", "--name", "k", "--user", "ghost", env=env, check=False)
     assert unknown.returncode != 0 and "no user named 'ghost'" in unknown.stderr
     assert "lin" in danlu_cli("users", "list", env=env).stdout
+
+
+def test_workspaces_and_roles(env: dict[str, str]) -> None:
+    danlu_cli("users", "create", "fang", env=env)
+    assert (
+        "Created workspace"
+        in danlu_cli("workspaces", "create", "studio", "--owner", "fang", env=env).stdout
+    )
+    danlu_cli("workspaces", "set-role", "studio", "admin", "viewer", env=env)
+    members = danlu_cli("workspaces", "members", "studio", env=env).stdout.splitlines()
+    assert members == ["fang\towner", "admin\tviewer"]
+    bad_role = danlu_cli("workspaces", "set-role", "studio", "admin", "king", env=env, check=False)
+    assert bad_role.returncode != 0 and "king" in bad_role.stderr
+    taken = danlu_cli("workspaces", "create", "fang", env=env, check=False)
+    assert taken.returncode != 0 and "already taken" in taken.stderr
+    key = danlu_cli(
+        "keys", "create", "--name", "team", "--user", "fang", "--workspace", "studio", env=env
+    ).stdout.strip()
+    assert key.startswith("sk-danlu-")

@@ -167,3 +167,15 @@ def test_timestamps_come_back_aware_utc(db: Database) -> None:
     listed = ApiKeys(db).list(user.id)[0]
     assert listed.created_at.tzinfo is UTC
     assert abs((listed.created_at - view.created_at).total_seconds()) < 1
+
+
+def test_keys_only_act_in_workspaces_their_user_belongs_to(db: Database) -> None:
+    accounts, keys = Accounts(db), ApiKeys(db)
+    owner = accounts.create_user("boss")
+    outsider = accounts.create_user("outsider")
+    team = accounts.create_workspace("crew", "Crew", owner)
+    with pytest.raises(PermissionDenied, match="not a member"):
+        keys.create(outsider, "sneak", workspace=team)
+    accounts.set_role(team, outsider, Role.VIEWER)
+    _, secret = keys.create(outsider, "ok", workspace=team)
+    assert keys.authenticate(secret).workspace_slug == "crew"

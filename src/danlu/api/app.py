@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from danlu import __version__
 from danlu.api.errors import install_error_handlers
 from danlu.api.limits import BodyLimitMiddleware
+from danlu.api.request_id import RequestIdMiddleware
 from danlu.api.routes import health, keys, openai
 from danlu.api.sse import ClientGone
 from danlu.api.state import Services
@@ -68,6 +69,7 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
         return Response(status_code=499)  # nobody is listening; for the access log only
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # added last: outermost, so even a 413 has an id
     app.include_router(health.router)
     app.include_router(openai.router)
     app.include_router(keys.router)

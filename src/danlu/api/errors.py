@@ -119,7 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        request_id = request.headers.get("x-request-id", "-")
+        request_id = getattr(request.state, "request_id", "-")
         log.exception(
             "unexpected error on %s %s (request %s)", request.method, request.url.path, request_id
         )

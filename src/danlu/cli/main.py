@@ -13,6 +13,7 @@ import click
 from danlu import __version__
 from danlu.core.errors import DanluError
 from danlu.core.settings import Settings, load_settings
+from danlu.core.tables import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -226,6 +227,63 @@ def users_list(home: Path | None) -> None:
         flags = " admin" if user.is_admin else ""
         flags += " disabled" if user.disabled else ""
         click.echo(f"{user.username}\t{user.created_at:%Y-%m-%d}{flags}")
+
+
+@cli.group()
+def workspaces() -> None:
+    """Create team workspaces and set members' roles."""
+
+
+@workspaces.command("create")
+@home_option
+@click.argument("slug")
+@click.option("--owner", default="admin", show_default=True, help="The user who owns it.")
+@click.option("--name", default="", help="Display name (default: the slug).")
+def workspaces_create(home: Path | None, slug: str, owner: str, name: str) -> None:
+    """Create a workspace; SLUG becomes its namespace (owner/name in the hub)."""
+    core = _open(home)
+    try:
+        workspace = core.accounts.create_workspace(slug, name, core.accounts.user(owner))
+    except DanluError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        core.close()
+    click.echo(f"Created workspace {workspace.slug}, owned by {owner}.")
+
+
+@workspaces.command("set-role")
+@home_option
+@click.argument("slug")
+@click.argument("username")
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+def workspaces_set_role(home: Path | None, slug: str, username: str, role: str) -> None:
+    """Add USERNAME to workspace SLUG with ROLE, or change their role."""
+    core = _open(home)
+    try:
+        core.accounts.set_role(
+            core.accounts.workspace(slug), core.accounts.user(username), Role(role)
+        )
+    except DanluError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        core.close()
+    click.echo(f"{username} is now {role} of {slug}.")
+
+
+@workspaces.command("members")
+@home_option
+@click.argument("slug")
+def workspaces_members(home: Path | None, slug: str) -> None:
+    """List a workspace's members and their roles."""
+    core = _open(home)
+    try:
+        members = core.accounts.members(core.accounts.workspace(slug))
+    except DanluError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        core.close()
+    for username, role in members:
+        click.echo(f"{username}\t{role.value}")
 
 
 def _open(home: Path | None) -> Any:

@@ -108,6 +108,16 @@ class Accounts:
             else:
                 membership.role = role
 
+    def members(self, workspace: Workspace) -> list[tuple[str, Role]]:
+        """(username, role) pairs, strongest role first."""
+        with self.db.read() as session:
+            rows = session.execute(
+                select(User.username, Membership.role)
+                .join(Membership, Membership.user_id == User.id)
+                .where(Membership.workspace_id == workspace.id)
+            ).all()
+        return sorted(((name, Role(role)) for name, role in rows), key=lambda p: (p[1].rank, p[0]))
+
     def role_in(self, user_id: str, workspace_id: str) -> Role | None:
         with self.db.read() as session:
             membership = session.get(Membership, (workspace_id, user_id))

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from danlu.core.db import Database
 from danlu.core.errors import AuthenticationFailed, InvalidRequest, NotFound, PermissionDenied
 from danlu.core.ids import new_id
-from danlu.core.tables import ApiKey, User, Workspace, utcnow
+from danlu.core.tables import ApiKey, Membership, User, Workspace, utcnow
 
 KEY_PREFIX = "sk-danlu-"
 
@@ -122,6 +122,12 @@ class ApiKeys:
             if workspace is None:
                 workspace = session.scalar(select(Workspace).where(Workspace.slug == user.username))
                 assert workspace is not None, "every user has a personal workspace"
+            elif session.get(Membership, (workspace.id, user.id)) is None:
+                raise PermissionDenied(
+                    f"{user.username} is not a member of workspace {workspace.slug!r}; "
+                    "add them first (danlu workspaces set-role)",
+                    param="workspace",
+                )
             key = ApiKey(
                 id=new_id("key"),
                 name=name,
