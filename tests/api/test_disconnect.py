@@ -45,3 +45,32 @@ def test_closing_a_stream_cancels_the_generation(server: RunningServer) -> None:
         time.sleep(0.2)
     else:
         raise AssertionError(f"generation was not cancelled: {server.health()['models'][CHAT]}")
+
+
+def test_the_event_loop_answers_while_a_model_generates(server: RunningServer) -> None:
+    body = {
+        "model": CHAT,
+        "messages": [{"role": "user", "content": "Write a long story."}],
+        "max_tokens": 400,
+        "stream": True,
+    }
+    with httpx.stream(
+        "POST",
+        f"{server.api}/chat/completions",
+        json=body,
+        timeout=120,
+        headers={"Authorization": f"Bearer {server.admin_key}"},
+    ) as response:
+        lines = response.iter_lines()
+        next(lines)
+        # Generation is running on the model's thread; other requests are still served.
+        stats = server.health()["models"][CHAT]
+        assert stats["active"] == 1
+        models = httpx.get(
+            f"{server.api}/models",
+            timeout=10,
+            headers={"Authorization": f"Bearer {server.admin_key}"},
+        )
+        assert models.status_code == 200
+        rest = list(lines)
+    assert [line for line in rest if line][-1] == "data: [DONE]"

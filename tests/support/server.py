@@ -89,6 +89,9 @@ def start_server(
             "DANLU_HOME": str(home),
             "DANLU_ADMIN_PASSWORD": "admin-password-for-tests",
             "DANLU_LLAMA_CONTEXT": "2048",
+            # Two test servers share two cores: llama.cpp's spinning threads collapse when
+            # oversubscribed, so each server's model gets one thread.
+            "DANLU_LLAMA_THREADS": "1",
             "DANLU_LOG_LEVEL": "warning",
         }
     )
