@@ -92,3 +92,20 @@ def test_users_cannot_see_or_revoke_each_others_keys(server: RunningServer) -> N
         "data"
     ]
     assert {"mei", "admin"} <= {k["user"] for k in everyone}
+
+
+def test_any_key_can_manage_its_users_keys_within_its_scopes(server: RunningServer) -> None:
+    hub_only = server.create_key("hub-reader", "--scope", "hub:read")
+    listed = httpx.get(f"{server.api}/keys", headers=_auth(hub_only), timeout=30)
+    assert listed.status_code == 200
+    narrower = httpx.post(
+        f"{server.api}/keys",
+        json={"name": "n", "scopes": ["hub:read"]},
+        headers=_auth(hub_only),
+        timeout=30,
+    )
+    assert narrower.status_code == 201
+    wider = httpx.post(
+        f"{server.api}/keys", json={"name": "w"}, headers=_auth(hub_only), timeout=30
+    )
+    assert wider.status_code == 403

@@ -149,9 +149,9 @@ def test_stream_cut_mid_way_ends_with_an_error_event(server: RunningServer) -> N
     assert response.status_code == 200
     events = [e for e in response.text.split("\n\n") if e]
     assert events[-1] == "data: [DONE]"
-    # Either the cut is detected as a connection failure or as an early end;
-    # what must never happen is a silent, successful-looking finish.
+    # The client must not take a cut answer for a whole one: an error event says so.
     assert '"finish_reason":"stop"' not in response.text
+    assert "upstream_error" in events[-2] and "closed the stream" in events[-2]
     assert server.health()["status"] == "ok"
 
 

@@ -29,8 +29,8 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def require(scope: str) -> Callable[..., Principal]:
-    """A dependency that authenticates the caller and checks one scope."""
+def require(scope: str | None) -> Callable[..., Principal]:
+    """A dependency that authenticates the caller and checks one scope (None: any key)."""
 
     # A plain def: FastAPI runs it in the thread pool, so the database lookup
     # never blocks the event loop.
@@ -38,7 +38,8 @@ def require(scope: str) -> Callable[..., Principal]:
         request: Request, services: Annotated[Services, Depends(get_services)]
     ) -> Principal:
         principal = services.keys.authenticate(bearer_token(request))
-        principal.require(scope)
+        if scope is not None:
+            principal.require(scope)
         request.state.principal = principal
         return principal
 

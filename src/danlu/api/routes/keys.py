@@ -16,7 +16,8 @@ from danlu.core.keys import KeyView, Principal, Scope
 
 router = APIRouter(prefix="/v1/keys", tags=["API keys"])
 
-Caller = Annotated[Principal, Depends(require(Scope.INFERENCE))]
+# Any valid key may manage its own user's keys, but never mint wider scopes than it has.
+Caller = Annotated[Principal, Depends(require(None))]
 Svc = Annotated[Services, Depends(get_services)]
 
 

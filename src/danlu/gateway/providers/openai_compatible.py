@@ -169,6 +169,7 @@ class _Upstream:
             async with self._client.stream("POST", path, json=body) as response:
                 if response.status_code >= 400:
                     raise _upstream_failure(response.status_code, await response.aread())
+                finished = False
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -185,7 +186,14 @@ class _Upstream:
                         raise _upstream_failure(502, data.encode())
                     for field in ("id", "object", "created", "model"):
                         chunk.pop(field, None)
+                    finished = finished or any(
+                        choice.get("finish_reason") for choice in chunk.get("choices") or []
+                    )
                     yield chunk
+                if not finished:
+                    # Closed without a finish_reason or [DONE]: the answer is cut short,
+                    # and the client must not take it for a complete one.
+                    raise UpstreamError("the upstream closed the stream before the answer ended")
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("the upstream stopped answering in time", status=504) from exc
         except httpx.HTTPError as exc:
