@@ -34,7 +34,6 @@ format: install
 
 bench: install
 	$(BIN)/python bench/embedded_tokens_per_second.py
-	$(BIN)/python -m pytest -m benchmark -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
