@@ -20,13 +20,14 @@ from danlu.core.errors import (
     PermissionDenied,
 )
 from danlu.core.keys import ApiKeys, Scope, hash_key
-from danlu.core.tables import ApiKey, Base, Role
+from danlu.core.tables import ApiKey, Role
+from danlu.schema import metadata
 
 
 def test_migrations_build_exactly_the_declared_schema(db: Database) -> None:
     assert migrate.current_revision(db) == migrate.head_revision()
     with db.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
     assert diff == []
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,3 +80,21 @@ def test_delete(store: BlobStore) -> None:
     store.delete(info.sha256)
     assert not store.exists(info.sha256)
     store.delete(info.sha256)  # deleting twice is fine
+
+
+def test_streamed_put_matches_and_verifies(store: BlobStore) -> None:
+    import asyncio
+
+    data = b"z" * (3 * 1024 * 1024 + 17)
+
+    async def body() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 65536):
+            yield data[start : start + 65536]
+
+    info = asyncio.run(store.put_stream(body(), expected_sha256=hashlib.sha256(data).hexdigest()))
+    assert info.size == len(data) and store.read_bytes(info.sha256) == data
+    with pytest.raises(InvalidRequest):
+        asyncio.run(store.put_stream(body(), expected_sha256="1" * 64))
+    with pytest.raises(PayloadTooLarge):
+        asyncio.run(store.put_stream(body(), max_size=1024))
+    assert _leftovers(store) == []

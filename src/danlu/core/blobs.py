@@ -12,12 +12,13 @@ leaves at most a stray temporary file, never a visible half-written blob.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -58,6 +59,16 @@ class BlobStore(ABC):
         """
 
     @abstractmethod
+    async def put_stream(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        expected_sha256: str | None = None,
+        max_size: int | None = None,
+    ) -> BlobInfo:
+        """Like :meth:`put`, for a request body: never holds more than a chunk in memory."""
+
+    @abstractmethod
     def exists(self, sha256: str) -> bool: ...
 
     @abstractmethod
@@ -79,6 +90,39 @@ class BlobStore(ABC):
         return b"".join(self.read(sha256))
 
 
+class _Upload:
+    """A temporary file being written and hashed; renamed into place only when complete."""
+
+    def __init__(self, folder: Path, expected_sha256: str | None, max_size: int | None):
+        if expected_sha256 is not None:
+            check_sha256(expected_sha256)
+        self.expected_sha256 = expected_sha256
+        self.max_size = max_size
+        self.size = 0
+        self.digest = hashlib.sha256()
+        fd, name = tempfile.mkstemp(dir=folder, prefix="upload-")
+        self.path = Path(name)
+        self.file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_size is not None and self.size > self.max_size:
+            raise PayloadTooLarge(f"the file is larger than the limit of {self.max_size} bytes")
+        self.digest.update(chunk)
+        self.file.write(chunk)
+
+    def close(self) -> str:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        return self.digest.hexdigest()
+
+    def discard(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
 class LocalBlobStore(BlobStore):
     """Blobs as files: ``root/sha256/ab/cd/abcd…``."""
 
@@ -98,41 +142,55 @@ class LocalBlobStore(BlobStore):
         expected_sha256: str | None = None,
         max_size: int | None = None,
     ) -> BlobInfo:
-        if expected_sha256 is not None:
-            check_sha256(expected_sha256)
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="upload-")
-        tmp = Path(tmp_name)
+        upload = _Upload(self._tmp, expected_sha256, max_size)
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if max_size is not None and size > max_size:
-                        raise PayloadTooLarge(
-                            f"the file is larger than the limit of {max_size} bytes"
-                        )
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            sha256 = digest.hexdigest()
-            if expected_sha256 is not None and sha256 != expected_sha256:
-                raise InvalidRequest(
-                    f"content does not match its sha256: expected {expected_sha256}, got {sha256}",
-                    param="sha256",
-                    code="sha256_mismatch",
-                )
-            final = self.path(sha256)
-            if final.exists():
-                tmp.unlink()
-            else:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, final)
-            return BlobInfo(sha256, size)
+            for chunk in chunks:
+                upload.write(chunk)
+            return self._finish(upload)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            upload.discard()
             raise
+
+    async def put_stream(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        expected_sha256: str | None = None,
+        max_size: int | None = None,
+    ) -> BlobInfo:
+        upload = _Upload(self._tmp, expected_sha256, max_size)
+        try:
+            pending = bytearray()
+            async for chunk in chunks:
+                pending += chunk
+                # Hash and write in a worker thread, in slices big enough to be cheap.
+                if len(pending) >= CHUNK:
+                    await asyncio.to_thread(upload.write, bytes(pending))
+                    pending.clear()
+            if pending:
+                await asyncio.to_thread(upload.write, bytes(pending))
+            return await asyncio.to_thread(self._finish, upload)
+        except BaseException:
+            upload.discard()
+            raise
+
+    def _finish(self, upload: _Upload) -> BlobInfo:
+        """Verify the finished upload and move it into place (or drop it if already stored)."""
+        sha256 = upload.close()
+        if upload.expected_sha256 is not None and sha256 != upload.expected_sha256:
+            raise InvalidRequest(
+                f"content does not match its sha256: expected {upload.expected_sha256}, "
+                f"got {sha256}",
+                param="sha256",
+                code="sha256_mismatch",
+            )
+        final = self.path(sha256)
+        if final.exists():
+            upload.discard()
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(upload.path, final)
+        return BlobInfo(sha256, upload.size)
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from alembic import context
 
-from danlu.core.tables import Base
+from danlu.schema import metadata
 
 engine = context.config.attributes["engine"]
 
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         # SQLite can only alter tables by copying them.
         render_as_batch=connection.dialect.name == "sqlite",
     )

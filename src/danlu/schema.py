@@ -1,0 +1,10 @@
+"""Every table of every pillar, in one metadata: what migrations are checked against."""
+
+from __future__ import annotations
+
+from danlu.core import tables as core_tables
+from danlu.hub import tables as hub_tables
+
+metadata = core_tables.Base.metadata
+
+__all__ = ["core_tables", "hub_tables", "metadata"]
