@@ -14,7 +14,7 @@ from danlu.core.db import Database
 from danlu.core.errors import Conflict, InvalidRequest, PermissionDenied
 from danlu.core.keys import ApiKeys, Principal, Scope
 from danlu.core.tables import Role
-from danlu.hub.commits import AddFile, Committer, CopyFile, DeleteFile, DeleteFolder
+from danlu.hub.commits import Committer, CopyFile, DeleteFile, DeleteFolder
 from danlu.hub.errors import EntryNotFound, RepoExists, RepoNotFound, RevisionNotFound, StaleParent
 from danlu.hub.repos import Repos
 from danlu.hub.tables import RefKind, RepoType
@@ -200,7 +200,10 @@ def test_lfs_object_must_be_uploaded_first(hub: Hub) -> None:
 def test_card_metadata_is_parsed_and_searchable(hub: Hub) -> None:
     alice = hub.principal("alice")
     repo = hub.repos.create(alice, RepoType.MODEL, "alice/qwen-mini", private=False, url="u")
-    card = b"---\nlicense: apache-2.0\nlanguage: [zh, en]\ntags: [chat]\npipeline_tag: text-generation\n---\n# Hi\n"
+    card = (
+        b"---\nlicense: apache-2.0\nlanguage: [zh, en]\ntags: [chat]\n"
+        b"pipeline_tag: text-generation\n---\n# Hi\n"
+    )
     hub.committer.commit(
         alice, repo, [hub.committer.store_regular("README.md", card)], title="card"
     )
