@@ -13,15 +13,18 @@ from fastapi.responses import Response
 
 from danlu import __version__
 from danlu.api.errors import install_error_handlers
-from danlu.api.limits import BodyLimitMiddleware
+from danlu.api.hub_common import Signer
+from danlu.api.limits import BodyLimitMiddleware, body_limits
 from danlu.api.request_id import RequestIdMiddleware
-from danlu.api.routes import health, keys, openai
+from danlu.api.routes import health, hf_files, hf_repos, hf_upload, keys, openai
 from danlu.api.sse import ClientGone
 from danlu.api.state import Services
 from danlu.core.bootstrap import open_core
 from danlu.core.plugins import plugin_manager
 from danlu.core.settings import Settings
 from danlu.gateway.registry import ModelRegistry
+from danlu.hub.commits import Committer
+from danlu.hub.repos import Repos
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         core = open_core(settings, announce=_announce)
         await registry.start()
+        repos = Repos(core.db, anonymous_read=settings.hub_anonymous_read)
         app.state.services = Services(
             settings=settings,
             db=core.db,
@@ -47,7 +51,12 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             keys=core.keys,
             blobs=core.blobs,
             models=registry,
+            repos=repos,
+            committer=Committer(
+                core.db, core.blobs, repos, max_file_bytes=settings.hub_max_file_bytes
+            ),
         )
+        app.state.signer = Signer(core.secret)
         ready = ", ".join(sorted(m.id for m in registry.models())) or "none"
         log.info("danlu %s ready; models: %s", __version__, ready)
         try:
@@ -68,9 +77,13 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
     async def _client_gone(_: Request, __: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening; for the access log only
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so even a 413 has an id
     app.include_router(health.router)
     app.include_router(openai.router)
     app.include_router(keys.router)
+    # The hub's routes come last: the model-file route (/{owner}/{name}/resolve/...) is broad.
+    app.include_router(hf_upload.router)
+    app.include_router(hf_repos.router)
+    app.include_router(hf_files.router)
     return app

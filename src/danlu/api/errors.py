@@ -30,6 +30,7 @@ STATUS: list[tuple[type[errors.DanluError], int, str]] = [
     (errors.NotFound, 404, "not_found_error"),
     (errors.Conflict, 409, "conflict_error"),
     (errors.PayloadTooLarge, 413, "invalid_request_error"),
+    (errors.RangeNotSatisfiable, 416, "invalid_request_error"),
     (errors.Unsupported, 422, "invalid_request_error"),
     (errors.RateLimited, 429, "rate_limit_error"),
     (errors.ModelUnavailable, 503, "server_error"),
@@ -64,16 +65,43 @@ def status_of(exc: errors.DanluError) -> tuple[int, str]:
     return 500, "server_error"
 
 
-def response_for(exc: errors.DanluError) -> JSONResponse:
+def _header_safe(text: str) -> str:
+    return text.encode("latin-1", "replace").decode("latin-1").replace("\n", " ")[:500]
+
+
+def uses_hub_style(path: str) -> bool:
+    """Hub protocol paths answer in the Hugging Face style; the rest in OpenAI's."""
+    return not (path.startswith("/v1/") or path == "/v1" or path == "/healthz")
+
+
+def render(
+    request: Request,
+    status: int,
+    type_: str,
+    message: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The error response, in the shape the caller's client understands."""
+    headers = dict(headers or {})
+    if uses_hub_style(request.url.path):
+        # huggingface_hub reads X-Error-Code to tell RepoNotFound, EntryNotFound, … apart.
+        headers["X-Error-Message"] = _header_safe(message)
+        if code:
+            headers["X-Error-Code"] = code
+        return JSONResponse({"error": message}, status, headers=headers)
+    return JSONResponse(error_body(message, type_, param, code), status, headers=headers)
+
+
+def response_for(request: Request, exc: errors.DanluError) -> JSONResponse:
     status, type_ = status_of(exc)
     headers = {}
     if isinstance(exc, errors.RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(
-        error_body(exc.message, type_, exc.param, exc.code), status, headers=headers
-    )
+    return render(request, status, type_, exc.message, exc.param, exc.code, headers)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, str]:
@@ -98,13 +126,13 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, s
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.DanluError)
-    async def _domain(_: Request, exc: errors.DanluError) -> JSONResponse:
-        return response_for(exc)
+    async def _domain(request: Request, exc: errors.DanluError) -> JSONResponse:
+        return response_for(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param, code = _validation_message(exc)
-        return JSONResponse(error_body(message, "invalid_request_error", param, code), 400)
+        return render(request, 400, "invalid_request_error", message, param, code)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -115,7 +143,7 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             message = str(exc.detail)
         type_ = _TYPE_BY_STATUS.get(exc.status_code, "server_error")
-        return JSONResponse(error_body(message, type_), exc.status_code, headers=exc.headers)
+        return render(request, exc.status_code, type_, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -123,10 +151,5 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception(
             "unexpected error on %s %s (request %s)", request.method, request.url.path, request_id
         )
-        return JSONResponse(
-            error_body(
-                f"internal error; the server log has the details (request {request_id})",
-                "server_error",
-            ),
-            500,
-        )
+        message = f"internal error; the server log has the details (request {request_id})"
+        return render(request, 500, "server_error", message)

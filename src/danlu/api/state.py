@@ -13,6 +13,8 @@ from danlu.core.db import Database
 from danlu.core.keys import ApiKeys
 from danlu.core.settings import Settings
 from danlu.gateway.registry import ModelRegistry
+from danlu.hub.commits import Committer
+from danlu.hub.repos import Repos
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Services:
     keys: ApiKeys
     blobs: BlobStore
     models: ModelRegistry
+    repos: Repos
+    committer: Committer
     started_at: float = field(default_factory=time.time)
 
 

@@ -108,6 +108,17 @@ class Accounts:
             else:
                 membership.role = role
 
+    def workspaces_of(self, user: User) -> list[tuple[str, Role]]:
+        """(workspace slug, role) for every workspace the user belongs to."""
+        with self.db.read() as session:
+            rows = session.execute(
+                select(Workspace.slug, Membership.role)
+                .join(Membership, Membership.workspace_id == Workspace.id)
+                .where(Membership.user_id == user.id)
+                .order_by(Workspace.slug)
+            ).all()
+        return [(slug, Role(role)) for slug, role in rows]
+
     def members(self, workspace: Workspace) -> list[tuple[str, Role]]:
         """(username, role) pairs, strongest role first."""
         with self.db.read() as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ class Core:
     accounts: Accounts
     keys: ApiKeys
     blobs: LocalBlobStore
+    secret: bytes
 
     def close(self) -> None:
         self.db.dispose()
@@ -45,4 +48,30 @@ def open_core(settings: Settings, announce: Callable[[str], None] = print) -> Co
             announce(
                 f"Created the admin user {created.username!r} (password from DANLU_ADMIN_PASSWORD)."
             )
-    return Core(settings, db, accounts, ApiKeys(db), LocalBlobStore(settings.blob_dir))
+    return Core(
+        settings,
+        db,
+        accounts,
+        ApiKeys(db),
+        LocalBlobStore(settings.blob_dir),
+        server_secret(settings),
+    )
+
+
+def server_secret(settings: Settings) -> bytes:
+    """DANLU_SECRET_KEY, or a random secret kept in HOME/secret.key (created once, mode 0600)."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = settings.home / "secret.key"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # atomic; loses cleanly if another process got there first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip().encode()

@@ -51,6 +51,10 @@ class PayloadTooLarge(DanluError):
     """A request body or file exceeds a configured limit."""
 
 
+class RangeNotSatisfiable(DanluError):
+    """A requested byte range lies outside the file."""
+
+
 class Unsupported(DanluError):
     """Well-formed, but the target cannot do it (e.g. tools on a model without them)."""
 

@@ -114,6 +114,31 @@ SPECS: tuple[SettingSpec, ...] = (
         "Seconds to wait for an upstream provider before giving up.",
     ),
     SettingSpec("log_level", str, "info", "Log level: debug, info, warning or error."),
+    SettingSpec(
+        "secret_key",
+        str,
+        "",
+        "Secret for signing upload links. Empty: one is generated in HOME/secret.key. Set the "
+        "same value on every server of a cluster.",
+    ),
+    SettingSpec(
+        "hub_anonymous_read",
+        bool,
+        True,
+        "Let callers without a key read public hub repos (as the public hubs do).",
+    ),
+    SettingSpec(
+        "hub_max_file_bytes",
+        int,
+        100 * 1024**3,
+        "Largest single file the hub accepts (LFS uploads).",
+    ),
+    SettingSpec(
+        "hub_max_commit_bytes",
+        int,
+        1024**3,
+        "Largest commit request (inline files, base64) the hub accepts.",
+    ),
 )
 
 
@@ -134,6 +159,10 @@ class Settings:
     providers_file: Path
     upstream_timeout: float
     log_level: str
+    secret_key: str = field(repr=False)
+    hub_anonymous_read: bool
+    hub_max_file_bytes: int
+    hub_max_commit_bytes: int
 
     @property
     def resolved_database_url(self) -> str:
@@ -159,7 +188,7 @@ class Settings:
         shown: dict[str, Any] = {}
         for spec in SPECS:
             value = getattr(self, spec.name)
-            if spec.name == "admin_password":
+            if spec.name in {"admin_password", "secret_key"}:
                 value = "(set)" if value else "(not set)"
             shown[spec.name] = str(value)
         shown["database_url"] = _hide_password(self.resolved_database_url)

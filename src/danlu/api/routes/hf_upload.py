@@ -1,0 +1,304 @@
+"""Hugging Face Hub protocol, part 3: uploads — preupload, LFS batch, commits.
+
+Large files go through Git LFS: the client asks the batch endpoint where to
+put each object, PUTs the bytes to the signed link we return (streamed to the
+blob store and verified against their sha256 on the way), then commits. Small
+files travel base64-encoded inside the NDJSON commit. Nothing becomes visible
+until the commit transaction succeeds.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import urllib.parse
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from danlu.api.hub_common import Signer, Writer, base_url, repo_type_from_plural, repo_url
+from danlu.api.state import Services, get_services
+from danlu.core.blobs import check_sha256
+from danlu.core.errors import InvalidRequest, PayloadTooLarge, Unsupported
+from danlu.hub.commits import CopyFile, DeleteFile, DeleteFolder, Operation
+from danlu.hub.names import validate_path
+from danlu.hub.objects import should_use_lfs
+from danlu.hub.tables import RepoType
+
+router = APIRouter(tags=["Hub (Hugging Face protocol)"])
+Svc = Annotated[Services, Depends(get_services)]
+LFS_MEDIA_TYPE = "application/vnd.git-lfs+json"
+
+
+@router.post(
+    "/api/{plural}/{namespace}/{name}/preupload/{revision}", summary="Which files go via LFS"
+)
+async def preupload(
+    plural: str,
+    namespace: str,
+    name: str,
+    revision: str,
+    principal: Writer,
+    services: Svc,
+    body: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    repo_type = repo_type_from_plural(plural)
+    files = body.get("files")
+    if not isinstance(files, list):
+        raise InvalidRequest("'files' must be a list of {path, size, sample}", param="files")
+
+    def decide() -> dict[str, Any]:
+        repo = services.repos.find(principal, repo_type, f"{namespace}/{name}", write=True)
+        head = services.repos.resolve(repo, urllib.parse.unquote(revision))
+        current = {e.path: e for e in services.repos.files(head)}
+        answers = []
+        for item in files:
+            path = validate_path(str(item.get("path", "")))
+            size = int(item.get("size", 0))
+            try:
+                sample = base64.b64decode(item.get("sample") or "")
+            except (binascii.Error, ValueError):
+                sample = b""
+            lfs = should_use_lfs(path, size, sample)
+            answer: dict[str, Any] = {
+                "path": path,
+                "uploadMode": "lfs" if lfs else "regular",
+                "shouldIgnore": False,
+            }
+            if path in current:
+                answer["oid"] = current[path].git_sha1
+            answers.append(answer)
+        return {"files": answers, "commitOid": head}
+
+    return await run_in_threadpool(decide)
+
+
+# --- Git LFS ----------------------------------------------------------------------
+
+
+def _lfs_response(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status, media_type=LFS_MEDIA_TYPE)
+
+
+async def _batch(
+    request: Request, repo_type: RepoType, namespace: str, name: str, principal: Writer
+) -> JSONResponse:
+    services: Services = request.app.state.services
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise InvalidRequest("the LFS batch request is not JSON") from None
+    if not isinstance(body, dict) or body.get("operation") not in {"upload", "download"}:
+        raise InvalidRequest("LFS batch needs operation 'upload' or 'download'", param="operation")
+    objects = body.get("objects")
+    if not isinstance(objects, list):
+        raise InvalidRequest("LFS batch needs a list of objects", param="objects")
+    repo_id = f"{namespace}/{name.removesuffix('.git')}"
+    writing = body["operation"] == "upload"
+    repo = await run_in_threadpool(
+        services.repos.find, principal, repo_type, repo_id, write=writing
+    )
+    signer: Signer = request.app.state.signer
+    root = base_url(request)
+    answers = []
+    for item in objects:
+        oid, size = str(item.get("oid", "")), item.get("size")
+        try:
+            check_sha256(oid)
+            if not isinstance(size, int) or size < 0:
+                raise InvalidRequest("size must be a non-negative integer")
+            if size > services.settings.hub_max_file_bytes:
+                raise PayloadTooLarge(
+                    f"the file is larger than the hub's limit of "
+                    f"{services.settings.hub_max_file_bytes} bytes"
+                )
+        except (InvalidRequest, PayloadTooLarge) as exc:
+            answers.append(
+                {"oid": oid, "size": size, "error": {"code": 422, "message": exc.message}}
+            )
+            continue
+        answer: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+        present = services.blobs.exists(oid) and services.blobs.size(oid) == size
+        if writing and not present:
+            token = signer.sign({"repo": repo.id, "oid": oid, "size": size})
+            answer["actions"] = {
+                "upload": {
+                    "href": f"{root}/api/lfs/objects/{oid}?token={token}",
+                    "header": {},
+                    "expires_in": 3600,
+                },
+                "verify": {
+                    "href": f"{root}/api/lfs/verify?token={token}",
+                    "header": {},
+                    "expires_in": 3600,
+                },
+            }
+        elif not writing:
+            # Downloads go through /resolve/, which checks access per file and revision.
+            answer["error"] = {"code": 422, "message": "download files through /resolve/"}
+        answers.append(answer)
+    return _lfs_response({"transfer": "basic", "objects": answers, "hash_algo": "sha256"})
+
+
+def _batch_route(repo_type: RepoType, prefix: str) -> None:
+    async def batch(request: Request, namespace: str, name: str, principal: Writer) -> JSONResponse:
+        return await _batch(request, repo_type, namespace, name, principal)
+
+    batch.__name__ = f"lfs_batch_{repo_type.value}"
+    router.add_api_route(
+        f"{prefix}/{{namespace}}/{{name}}/info/lfs/objects/batch",
+        batch,
+        methods=["POST"],
+        summary=f"Git LFS batch ({repo_type.value})",
+    )
+
+
+_batch_route(RepoType.DATASET, "/datasets")
+_batch_route(RepoType.SPACE, "/spaces")
+_batch_route(RepoType.MODEL, "")
+
+
+@router.put("/api/lfs/objects/{oid}", summary="Upload one LFS object (signed link)")
+async def lfs_upload(oid: str, token: str, request: Request, services: Svc) -> JSONResponse:
+    signer: Signer = request.app.state.signer
+    claim = signer.verify(token)
+    if claim.get("oid") != oid or "size" not in claim:
+        raise InvalidRequest("this upload link is for another object", param="oid")
+    size = int(claim["size"])
+    info = await services.blobs.put_stream(request.stream(), expected_sha256=oid, max_size=size)
+    if info.size != size:
+        services.blobs.delete(oid)
+        raise InvalidRequest(
+            f"expected {size} bytes, received {info.size}; nothing was stored", param="size"
+        )
+    return JSONResponse({})
+
+
+@router.post("/api/lfs/verify", summary="Confirm an LFS upload")
+async def lfs_verify(token: str, request: Request, services: Svc) -> JSONResponse:
+    claim = request.app.state.signer.verify(token)
+    body = json.loads(await request.body() or b"{}")
+    oid = str(body.get("oid", claim.get("oid")))
+    if oid != claim.get("oid") or not services.blobs.exists(oid):
+        raise InvalidRequest(f"object {oid} was not uploaded", param="oid", code="LfsObjectMissing")
+    if services.blobs.size(oid) != claim.get("size"):
+        raise InvalidRequest(f"object {oid} has the wrong size", param="size")
+    return _lfs_response({})
+
+
+# --- commits ------------------------------------------------------------------------
+
+
+def _operations(
+    services: Services, lines: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[Operation]]:
+    header: dict[str, Any] | None = None
+    operations: list[Operation] = []
+    for number, line in enumerate(lines, start=1):
+        key, value = line.get("key"), line.get("value")
+        if not isinstance(value, dict):
+            raise InvalidRequest(f"line {number}: 'value' must be an object", param="commit")
+        if key == "header":
+            header = value
+        elif key == "file":
+            path = validate_path(str(value.get("path", "")))
+            if value.get("encoding", "base64") != "base64":
+                raise InvalidRequest(f"{path}: only base64 encoding is supported", param="encoding")
+            try:
+                data = base64.b64decode(value.get("content", ""), validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidRequest(
+                    f"{path}: content is not valid base64", param="content"
+                ) from None
+            operations.append(services.committer.store_regular(path, data))
+        elif key == "lfsFile":
+            if value.get("algo", "sha256") != "sha256":
+                raise InvalidRequest("only sha256 LFS objects are supported", param="algo")
+            operations.append(
+                services.committer.lfs_file(
+                    str(value.get("path", "")),
+                    str(value.get("oid", "")),
+                    int(value.get("size", -1)),
+                )
+            )
+        elif key == "deletedFile":
+            operations.append(DeleteFile(validate_path(str(value.get("path", "")))))
+        elif key == "deletedFolder":
+            operations.append(DeleteFolder(str(value.get("path", ""))))
+        elif key == "copyFile" or key == "copy":
+            operations.append(
+                CopyFile(
+                    validate_path(str(value.get("srcPath", value.get("src_path", "")))),
+                    value.get("srcRevision"),
+                    validate_path(str(value.get("path", ""))),
+                )
+            )
+        else:
+            raise InvalidRequest(f"line {number}: unknown operation {key!r}", param="commit")
+    if header is None:
+        raise InvalidRequest("the commit has no header line", param="commit")
+    return header, operations
+
+
+@router.post("/api/{plural}/{namespace}/{name}/commit/{revision}", summary="Commit files (NDJSON)")
+async def commit(
+    request: Request,
+    plural: str,
+    namespace: str,
+    name: str,
+    revision: str,
+    principal: Writer,
+    services: Svc,
+) -> dict[str, Any]:
+    repo_type = repo_type_from_plural(plural)
+    if request.query_params.get("create_pr") in {"1", "true", "True"}:
+        raise Unsupported(
+            "pull requests are not supported yet; commit to a branch instead", param="create_pr"
+        )
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("application/json"):
+            data = json.loads(raw)
+            lines = [
+                {
+                    "key": "header",
+                    "value": {
+                        "summary": data.get("summary"),
+                        "description": data.get("description"),
+                    },
+                }
+            ]
+            lines += [{"key": "file", "value": f} for f in data.get("files", [])]
+            lines += [{"key": "lfsFile", "value": f} for f in data.get("lfsFiles", [])]
+            lines += [{"key": "deletedFile", "value": f} for f in data.get("deletedFiles", [])]
+        else:
+            lines = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    except (ValueError, AttributeError):
+        raise InvalidRequest("the commit body is not valid NDJSON", param="commit") from None
+    branch = urllib.parse.unquote(revision)
+
+    def apply() -> dict[str, Any]:
+        repo = services.repos.find(principal, repo_type, f"{namespace}/{name}", write=True)
+        header, operations = _operations(services, lines)
+        done = services.committer.commit(
+            principal,
+            repo,
+            operations,
+            title=str(header.get("summary") or ""),
+            message=str(header.get("description") or ""),
+            branch=branch,
+            parent_commit=header.get("parentCommit"),
+        )
+        return {
+            "commitUrl": f"{repo_url(request, repo_type, repo.repo_id)}/commit/{done.id}",
+            "commitOid": done.id,
+            "commitMessage": done.title,
+            "pullRequestUrl": None,
+            "success": True,
+        }
+
+    return await run_in_threadpool(apply)
