@@ -6,6 +6,13 @@ PostgreSQL): the same suite is the conformance test for both.
 
 from __future__ import annotations
 
+import os
+
+# huggingface_hub 1.x+ uploads through Xet storage whenever hf_xet is installed (it is a
+# dependency), without asking the server; danlu speaks Git LFS, so its users set this, as the
+# docs say. It must be set before huggingface_hub is imported.
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path

@@ -82,6 +82,7 @@ def render(
     param: str | None = None,
     code: str | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     """The error response, in the shape the caller's client understands."""
     headers = dict(headers or {})
@@ -90,7 +91,7 @@ def render(
         headers["X-Error-Message"] = _header_safe(message)
         if code:
             headers["X-Error-Code"] = code
-        return JSONResponse({"error": message}, status, headers=headers)
+        return JSONResponse({"error": message, **(extra or {})}, status, headers=headers)
     return JSONResponse(error_body(message, type_, param, code), status, headers=headers)
 
 
@@ -101,7 +102,7 @@ def response_for(request: Request, exc: errors.DanluError) -> JSONResponse:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return render(request, status, type_, exc.message, exc.param, exc.code, headers)
+    return render(request, status, type_, exc.message, exc.param, exc.code, headers, exc.extra)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, str]:

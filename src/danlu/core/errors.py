@@ -17,6 +17,8 @@ class DanluError(Exception):
         self.message = message
         self.param = param
         self.code = code
+        # Protocol-specific fields a client expects beside the message (e.g. a repo's url).
+        self.extra: dict[str, object] = {}
 
 
 class ConfigError(DanluError, ValueError):

@@ -37,6 +37,7 @@ class RepoExists(Conflict):
     def __init__(self, repo_id: str, url: str):
         super().__init__(f"you already created this repo: {repo_id}", code="RepoExists")
         self.url = url
+        self.extra = {"url": url}
 
 
 class StaleParent(Conflict):

@@ -23,7 +23,7 @@ from danlu.api.hub_common import (
 from danlu.api.state import Services, get_services
 from danlu.core.errors import InvalidRequest
 from danlu.core.keys import Scope
-from danlu.hub.cards import parse_metadata
+from danlu.hub.cards import parse_card
 from danlu.hub.objects import FileEntry
 from danlu.hub.repos import SortKey
 from danlu.hub.tables import RefKind, Repo, RepoType
@@ -471,12 +471,20 @@ async def whoami(principal: Writer, services: Svc) -> dict[str, Any]:
     return await run_in_threadpool(build)
 
 
-@router.post("/api/validate-yaml", summary="Check a card's YAML metadata")
-async def validate_yaml(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+@router.post("/api/validate-yaml", summary="Check a README's YAML metadata", response_model=None)
+async def validate_yaml(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any] | JSONResponse:
     content = body.get("content")
     if not isinstance(content, str):
-        raise InvalidRequest("'content' (the YAML text) is required", param="content")
-    parse_metadata(content)
+        raise InvalidRequest("'content' (the README text) is required", param="content")
+    try:
+        parse_card(content.encode("utf-8"))
+    except InvalidRequest as exc:
+        problem = {"message": exc.message}
+        return JSONResponse(
+            {"error": exc.message, "errors": [problem], "warnings": []},
+            400,
+            headers={"X-Error-Message": exc.message.encode("latin-1", "replace").decode("latin-1")},
+        )
     return {"errors": [], "warnings": []}
 
 

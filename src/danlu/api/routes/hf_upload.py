@@ -189,6 +189,24 @@ async def lfs_verify(token: str, request: Request, services: Svc) -> JSONRespons
     return _lfs_response({})
 
 
+@router.get(
+    "/api/{plural}/{namespace}/{name}/xet-write-token/{revision:path}",
+    summary="Xet storage is not offered",
+    status_code=501,
+)
+@router.get(
+    "/api/{plural}/{namespace}/{name}/xet-read-token/{revision:path}",
+    summary="Xet storage is not offered",
+    status_code=501,
+)
+async def xet_token(plural: str, namespace: str, name: str, revision: str) -> JSONResponse:
+    message = (
+        "danlu stores files with Git LFS, not Xet: set HF_HUB_DISABLE_XET=1 in the "
+        "client's environment and upload again"
+    )
+    return JSONResponse({"error": message}, 501, headers={"X-Error-Message": message})
+
+
 # --- commits ------------------------------------------------------------------------
 
 
