@@ -28,6 +28,7 @@ STATUS: list[tuple[type[errors.DanluError], int, str]] = [
     (errors.AuthenticationFailed, 401, "authentication_error"),
     (errors.PermissionDenied, 403, "permission_error"),
     (errors.NotFound, 404, "not_found_error"),
+    (errors.PreconditionFailed, 412, "conflict_error"),
     (errors.Conflict, 409, "conflict_error"),
     (errors.PayloadTooLarge, 413, "invalid_request_error"),
     (errors.RangeNotSatisfiable, 416, "invalid_request_error"),

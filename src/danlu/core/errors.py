@@ -49,6 +49,10 @@ class Conflict(DanluError):
     """The action clashes with the current state (a name already taken, ...)."""
 
 
+class PreconditionFailed(Conflict):
+    """The caller's expectation of the current state (a parent commit, an ETag) is stale."""
+
+
 class PayloadTooLarge(DanluError):
     """A request body or file exceeds a configured limit."""
 

@@ -134,6 +134,13 @@ SPECS: tuple[SettingSpec, ...] = (
         "Largest single file the hub accepts (LFS uploads).",
     ),
     SettingSpec(
+        "hub_inline_upload_bytes",
+        int,
+        64 * 1024**2,
+        "Files up to this size are uploaded inside the commit (no LFS), so huggingface_hub works "
+        "without HF_HUB_DISABLE_XET; larger ones go through LFS.",
+    ),
+    SettingSpec(
         "hub_max_commit_bytes",
         int,
         1024**3,
@@ -162,6 +169,7 @@ class Settings:
     secret_key: str = field(repr=False)
     hub_anonymous_read: bool
     hub_max_file_bytes: int
+    hub_inline_upload_bytes: int
     hub_max_commit_bytes: int
 
     @property

@@ -20,7 +20,7 @@ from danlu.core.errors import InvalidRequest, PayloadTooLarge
 from danlu.core.keys import Principal
 from danlu.core.tables import utcnow
 from danlu.hub.cards import Card, parse_card
-from danlu.hub.errors import EntryNotFound, RevisionNotFound, StaleParent
+from danlu.hub.errors import ConcurrentCommit, EntryNotFound, RevisionNotFound, StaleParent
 from danlu.hub.names import validate_folder, validate_path
 from danlu.hub.objects import (
     DEFAULT_BRANCH,
@@ -31,6 +31,7 @@ from danlu.hub.objects import (
     git_blob_sha1,
     lfs_pointer,
     make_commit_id,
+    should_use_lfs,
 )
 from danlu.hub.repos import Repos
 from danlu.hub.tables import Commit, CommitFile, Ref, RefKind, Repo
@@ -86,6 +87,11 @@ class Committer:
                 f"{path} is larger than the hub's file limit ({self.max_file_bytes} bytes)"
             )
         info = self.blobs.put_bytes(data)
+        # Listed as LFS when the public hub would keep it in LFS (weights, archives, binaries),
+        # however it travelled here.
+        if should_use_lfs(path, info.size, data[:512]):
+            pointer = lfs_pointer(info.sha256, info.size)
+            return AddFile(path, info.sha256, info.size, True, git_blob_sha1(pointer))
         return AddFile(path, info.sha256, info.size, False, git_blob_sha1(data))
 
     def lfs_file(self, path: str, sha256: str, size: int) -> AddFile:
@@ -168,7 +174,7 @@ class Committer:
                 .values(commit_id=commit_id)
             )
             if moved.rowcount != 1:  # type: ignore[attr-defined]
-                raise StaleParent(head, "a newer commit")
+                raise ConcurrentCommit()
             stored = session.get(Repo, repo.id)
             assert stored is not None
             stored.updated_at = now

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from danlu.core.errors import Conflict, NotFound
+from danlu.core.errors import Conflict, NotFound, PreconditionFailed
 
 
 class RepoNotFound(NotFound):
@@ -40,8 +40,8 @@ class RepoExists(Conflict):
         self.extra = {"url": url}
 
 
-class StaleParent(Conflict):
-    """The branch moved since the commit was prepared."""
+class StaleParent(PreconditionFailed):
+    """The branch is not at the parent commit the client named (412)."""
 
     def __init__(self, expected: str, actual: str):
         super().__init__(
@@ -49,4 +49,14 @@ class StaleParent(Conflict):
             "meanwhile; fetch the new head and commit again",
             param="parentCommit",
             code="StaleParent",
+        )
+
+
+class ConcurrentCommit(Conflict):
+    """Another commit moved the branch while this one was being written (409; retry)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "another commit landed on this branch at the same moment; commit again",
+            code="ConcurrentCommit",
         )

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import urllib.parse
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -25,7 +26,6 @@ from danlu.core.blobs import check_sha256
 from danlu.core.errors import InvalidRequest, PayloadTooLarge, Unsupported
 from danlu.hub.commits import CopyFile, DeleteFile, DeleteFolder, Operation
 from danlu.hub.names import validate_path
-from danlu.hub.objects import should_use_lfs
 from danlu.hub.tables import RepoType
 
 router = APIRouter(tags=["Hub (Hugging Face protocol)"])
@@ -50,6 +50,8 @@ async def preupload(
     if not isinstance(files, list):
         raise InvalidRequest("'files' must be a list of {path, size, sample}", param="files")
 
+    inline_limit = services.settings.hub_inline_upload_bytes
+
     def decide() -> dict[str, Any]:
         repo = services.repos.find(principal, repo_type, f"{namespace}/{name}", write=True)
         head = services.repos.resolve(repo, urllib.parse.unquote(revision))
@@ -58,18 +60,18 @@ async def preupload(
         for item in files:
             path = validate_path(str(item.get("path", "")))
             size = int(item.get("size", 0))
-            try:
-                sample = base64.b64decode(item.get("sample") or "")
-            except (binascii.Error, ValueError):
-                sample = b""
-            lfs = should_use_lfs(path, size, sample)
+            # Current huggingface_hub clients send every "lfs" file through Xet storage,
+            # which danlu does not speak, unless HF_HUB_DISABLE_XET is set; files that fit
+            # inline travel inside the commit instead, so unconfigured clients still work.
+            lfs = size > inline_limit
             answer: dict[str, Any] = {
                 "path": path,
                 "uploadMode": "lfs" if lfs else "regular",
                 "shouldIgnore": False,
             }
             if path in current:
-                answer["oid"] = current[path].git_sha1
+                existing = current[path]
+                answer["oid"] = existing.sha256 if existing.lfs else existing.git_sha1
             answers.append(answer)
         return {"files": answers, "commitOid": head}
 
@@ -210,55 +212,78 @@ async def xet_token(plural: str, namespace: str, name: str, revision: str) -> JS
 # --- commits ------------------------------------------------------------------------
 
 
-def _operations(
-    services: Services, lines: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[Operation]]:
-    header: dict[str, Any] | None = None
-    operations: list[Operation] = []
-    for number, line in enumerate(lines, start=1):
-        key, value = line.get("key"), line.get("value")
-        if not isinstance(value, dict):
-            raise InvalidRequest(f"line {number}: 'value' must be an object", param="commit")
-        if key == "header":
-            header = value
-        elif key == "file":
-            path = validate_path(str(value.get("path", "")))
-            if value.get("encoding", "base64") != "base64":
-                raise InvalidRequest(f"{path}: only base64 encoding is supported", param="encoding")
-            try:
-                data = base64.b64decode(value.get("content", ""), validate=True)
-            except (binascii.Error, ValueError):
-                raise InvalidRequest(
-                    f"{path}: content is not valid base64", param="content"
-                ) from None
-            operations.append(services.committer.store_regular(path, data))
-        elif key == "lfsFile":
-            if value.get("algo", "sha256") != "sha256":
-                raise InvalidRequest("only sha256 LFS objects are supported", param="algo")
-            operations.append(
-                services.committer.lfs_file(
-                    str(value.get("path", "")),
-                    str(value.get("oid", "")),
-                    int(value.get("size", -1)),
-                )
+def _operation(services: Services, number: int, line: dict[str, Any]) -> Operation | dict[str, Any]:
+    """One NDJSON line: an operation, or the header (returned as a dict)."""
+    key, value = line.get("key"), line.get("value")
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"line {number}: 'value' must be an object", param="commit")
+    if key == "header":
+        return value
+    if key == "file":
+        path = validate_path(str(value.get("path", "")))
+        if value.get("encoding", "base64") != "base64":
+            raise InvalidRequest(f"{path}: only base64 encoding is supported", param="encoding")
+        try:
+            data = base64.b64decode(value.get("content", ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest(f"{path}: content is not valid base64", param="content") from None
+        return services.committer.store_regular(path, data)
+    if key == "lfsFile":
+        if value.get("algo", "sha256") != "sha256":
+            raise InvalidRequest("only sha256 LFS objects are supported", param="algo")
+        oid = str(value.get("oid", ""))
+        # Copies arrive as lfsFile lines without a size: take it from the stored object.
+        size = value.get("size")
+        if size is None and services.blobs.exists(oid):
+            size = services.blobs.size(oid)
+        return services.committer.lfs_file(str(value.get("path", "")), oid, int(size or -1))
+    if key == "deletedFile":
+        return DeleteFile(validate_path(str(value.get("path", ""))))
+    if key == "deletedFolder":
+        return DeleteFolder(str(value.get("path", "")))
+    if key in {"copyFile", "copy"}:
+        source = str(value.get("srcPath", value.get("src_path", "")))
+        return CopyFile(
+            validate_path(source),
+            value.get("srcRevision"),
+            validate_path(str(value.get("path", ""))),
+        )
+    raise InvalidRequest(f"line {number}: unknown operation {key!r}", param="commit")
+
+
+async def _ndjson_lines(
+    request: Request, max_line: int
+) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    """Parse the commit body line by line as it arrives: one file in memory at a time."""
+    pending = bytearray()
+    number = 0
+
+    def parse(raw: bytes) -> dict[str, Any]:
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            raise InvalidRequest(
+                f"line {number} of the commit is not JSON", param="commit"
+            ) from None
+        if not isinstance(line, dict):
+            raise InvalidRequest(f"line {number} of the commit is not an object", param="commit")
+        return line
+
+    async for chunk in request.stream():
+        pending += chunk
+        while (cut := pending.find(b"\n")) >= 0:
+            raw = bytes(pending[:cut])
+            del pending[: cut + 1]
+            if raw.strip():
+                number += 1
+                yield number, parse(raw)
+        if len(pending) > max_line:
+            raise PayloadTooLarge(
+                f"a commit line is longer than {max_line} bytes; upload big files through LFS"
             )
-        elif key == "deletedFile":
-            operations.append(DeleteFile(validate_path(str(value.get("path", "")))))
-        elif key == "deletedFolder":
-            operations.append(DeleteFolder(str(value.get("path", ""))))
-        elif key == "copyFile" or key == "copy":
-            operations.append(
-                CopyFile(
-                    validate_path(str(value.get("srcPath", value.get("src_path", "")))),
-                    value.get("srcRevision"),
-                    validate_path(str(value.get("path", ""))),
-                )
-            )
-        else:
-            raise InvalidRequest(f"line {number}: unknown operation {key!r}", param="commit")
-    if header is None:
-        raise InvalidRequest("the commit has no header line", param="commit")
-    return header, operations
+    if bytes(pending).strip():
+        number += 1
+        yield number, parse(bytes(pending))
 
 
 @router.post("/api/{plural}/{namespace}/{name}/commit/{revision}", summary="Commit files (NDJSON)")
@@ -276,32 +301,27 @@ async def commit(
         raise Unsupported(
             "pull requests are not supported yet; commit to a branch instead", param="create_pr"
         )
-    raw = await request.body()
-    content_type = request.headers.get("content-type", "")
-    try:
-        if content_type.startswith("application/json"):
-            data = json.loads(raw)
-            lines = [
-                {
-                    "key": "header",
-                    "value": {
-                        "summary": data.get("summary"),
-                        "description": data.get("description"),
-                    },
-                }
-            ]
-            lines += [{"key": "file", "value": f} for f in data.get("files", [])]
-            lines += [{"key": "lfsFile", "value": f} for f in data.get("lfsFiles", [])]
-            lines += [{"key": "deletedFile", "value": f} for f in data.get("deletedFiles", [])]
+    header: dict[str, Any] | None = None
+    operations: list[Operation] = []
+    # Inline files are stored as their lines arrive; only a successful commit makes them visible.
+    max_line = services.settings.hub_inline_upload_bytes * 4 // 3 + 1024 * 1024
+    # Check the right to write before storing a single byte.
+    await run_in_threadpool(
+        services.repos.find, principal, repo_type, f"{namespace}/{name}", write=True
+    )
+    async for number, line in _ndjson_lines(request, max_line):
+        parsed = await run_in_threadpool(_operation, services, number, line)
+        if isinstance(parsed, dict):
+            header = parsed
         else:
-            lines = [json.loads(line) for line in raw.splitlines() if line.strip()]
-    except (ValueError, AttributeError):
-        raise InvalidRequest("the commit body is not valid NDJSON", param="commit") from None
+            operations.append(parsed)
+    if header is None:
+        raise InvalidRequest("the commit has no header line", param="commit")
     branch = urllib.parse.unquote(revision)
 
     def apply() -> dict[str, Any]:
+        assert header is not None
         repo = services.repos.find(principal, repo_type, f"{namespace}/{name}", write=True)
-        header, operations = _operations(services, lines)
         done = services.committer.commit(
             principal,
             repo,
