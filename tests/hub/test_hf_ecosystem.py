@@ -1,4 +1,4 @@
-"""transformers, datasets and an unconfigured huggingface_hub, each pointed at danlu by HF_ENDPOINT alone.
+"""transformers, datasets and an unconfigured huggingface_hub, pointed at danlu by HF_ENDPOINT alone.
 
 These clients read HF_ENDPOINT when they are imported, exactly as users set it, so each runs
 in a fresh Python process with the environment a user would have.
@@ -70,7 +70,8 @@ def test_an_unconfigured_client_uploads_and_downloads(
         (folder / "model.safetensors").write_bytes(os.urandom(2_000_000))
         api.upload_folder(folder_path=folder, repo_id="admin/plain-client")
         local = snapshot_download("admin/plain-client")
-        same = all((pathlib.Path(local) / p.name).read_bytes() == p.read_bytes() for p in folder.iterdir())
+        same = all((pathlib.Path(local) / p.name).read_bytes() == p.read_bytes()
+                   for p in folder.iterdir())
         print("SAME" if same else "DIFFERENT")
     """,
     )
@@ -122,8 +123,9 @@ def test_transformers_from_pretrained(server: RunningServer, tmp_path: Path) -> 
         from transformers import BertConfig, BertModel
         from huggingface_hub import HfApi
         torch.manual_seed(0)
-        config = BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                            intermediate_size=32, max_position_embeddings=32)
+        config = BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1,
+                            num_attention_heads=2, intermediate_size=32,
+                            max_position_embeddings=32)
         model = BertModel(config).eval()  # no dropout, as from_pretrained gives
         model.save_pretrained("tiny")
         HfApi().create_repo("admin/tiny-bert", exist_ok=True)

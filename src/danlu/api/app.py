@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -16,15 +17,28 @@ from danlu.api.errors import install_error_handlers
 from danlu.api.hub_common import Signer
 from danlu.api.limits import BodyLimitMiddleware, body_limits
 from danlu.api.request_id import RequestIdMiddleware
-from danlu.api.routes import health, hf_files, hf_repos, hf_upload, keys, openai
+from danlu.api.routes import (
+    health,
+    hf_files,
+    hf_repos,
+    hf_upload,
+    keys,
+    modelscope,
+    modelscope_files,
+    openai,
+    served,
+)
 from danlu.api.sse import ClientGone
 from danlu.api.state import Services
 from danlu.core.bootstrap import open_core
 from danlu.core.plugins import plugin_manager
 from danlu.core.settings import Settings
+from danlu.gateway.hub_models import HubServing
+from danlu.gateway.providers.llama_cpp import embedded_gguf_path
 from danlu.gateway.registry import ModelRegistry
 from danlu.hub.commits import Committer
 from danlu.hub.repos import Repos
+from danlu.hub.seed import ensure_embedded_repo
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +71,20 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             ),
         )
         app.state.signer = Signer(core.secret)
+        services = app.state.services
+        await asyncio.to_thread(
+            ensure_embedded_repo,
+            core.accounts,
+            repos,
+            services.committer,
+            core.blobs,
+            embedded_gguf_path(),
+            settings.home,
+        )
+        serving = HubServing(core.db, repos, core.blobs, registry, settings)
+        app.state.serving = serving
+        for problem in await serving.restore():
+            log.warning("a served hub model could not be loaded: %s", problem)
         ready = ", ".join(sorted(m.id for m in registry.models())) or "none"
         log.info("danlu %s ready; models: %s", __version__, ready)
         try:
@@ -82,7 +110,12 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
     app.include_router(health.router)
     app.include_router(openai.router)
     app.include_router(keys.router)
+    app.include_router(served.router)
     # The hub's routes come last: the model-file route (/{owner}/{name}/resolve/...) is broad.
+    # ModelScope's come first among them: its /api/v1/... paths would otherwise fall into the
+    # Hugging Face routes' /api/{plural}/{namespace}/{name}/... patterns.
+    app.include_router(modelscope.router)
+    app.include_router(modelscope_files.router)
     app.include_router(hf_upload.router)
     app.include_router(hf_repos.router)
     app.include_router(hf_files.router)

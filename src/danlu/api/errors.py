@@ -75,6 +75,50 @@ def uses_hub_style(path: str) -> bool:
     return not (path.startswith("/v1/") or path == "/v1" or path == "/healthz")
 
 
+def uses_modelscope_style(path: str) -> bool:
+    """The ModelScope protocol's two surfaces, which answer in its own envelopes."""
+    return path.startswith(("/api/v1/", "/openapi/v1/"))
+
+
+# The string codes of ModelScope's /openapi/v1 surface, by status.
+_OPENAPI_CODES = {
+    400: "InputParameterError",
+    401: "InvalidAuthentication",
+    403: "OperationNotAllowed",
+    404: "ResourceNotFound",
+    409: "DuplicateEntity",
+    413: "InputParameterError",
+    429: "RateLimitExceed",
+}
+
+
+def modelscope_error_body(
+    path: str, status: int, message: str, code: str | None, request_id: str
+) -> dict[str, Any]:
+    """ModelScope's failure envelope; the client reads the status, then a numeric ``Code``."""
+    business: int = status
+    if code == "RepoExists":
+        # The codes ModelScope uses for "model / dataset already exists".
+        business = 10020101001 if path.startswith("/api/v1/datasets") else 10010101001
+    elif code == "StaleParent" and "/commit/" in path:
+        business = 10030000001  # "the branch moved": the client retries the commit
+    body: dict[str, Any] = {
+        "Code": business,
+        "Data": None,
+        "Message": message,
+        "RequestId": request_id,
+        "Success": False,
+    }
+    if path.startswith("/openapi/v1/"):
+        body.update(
+            success=False,
+            code=_OPENAPI_CODES.get(status, "InternalServerError"),
+            message=message,
+            request_id=request_id,
+        )
+    return body
+
+
 def render(
     request: Request,
     status: int,
@@ -87,7 +131,12 @@ def render(
 ) -> JSONResponse:
     """The error response, in the shape the caller's client understands."""
     headers = dict(headers or {})
-    if uses_hub_style(request.url.path):
+    path = request.url.path
+    if uses_modelscope_style(path):
+        request_id = str(getattr(request.state, "request_id", ""))
+        body = modelscope_error_body(path, status, message, code, request_id)
+        return JSONResponse(body, status, headers=headers)
+    if uses_hub_style(path):
         # huggingface_hub reads X-Error-Code to tell RepoNotFound, EntryNotFound, … apart.
         headers["X-Error-Message"] = _header_safe(message)
         if code:

@@ -7,7 +7,12 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from danlu.api.errors import error_body, uses_hub_style
+from danlu.api.errors import (
+    error_body,
+    modelscope_error_body,
+    uses_hub_style,
+    uses_modelscope_style,
+)
 from danlu.core.settings import Settings
 
 
@@ -15,8 +20,10 @@ def body_limits(settings: Settings) -> Callable[[str], int]:
     """The body limit for a path: big for hub uploads, small for the JSON API."""
 
     def limit_for(path: str) -> int:
-        if path.startswith("/api/lfs/objects/"):
+        if path.startswith(("/api/lfs/objects/", "/api/v1/lfs/objects/")):
             return settings.hub_max_file_bytes
+        # Hugging Face commits (/api/{type}s/…/commit/…) and ModelScope's
+        # (/api/v1/repos/{type}s/…/commit/…) carry small files inline.
         if path.startswith("/api/") and "/commit/" in path:
             return settings.hub_max_commit_bytes
         return settings.max_body_bytes
@@ -79,7 +86,10 @@ class BodyLimitMiddleware:
             "(limits: DANLU_MAX_BODY_BYTES, DANLU_HUB_MAX_COMMIT_BYTES, DANLU_HUB_MAX_FILE_BYTES)"
         )
         headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
-        if uses_hub_style(path):
+        if uses_modelscope_style(path):
+            # The request id still reaches the client in the X-Request-ID header.
+            body = json.dumps(modelscope_error_body(path, 413, message, None, "")).encode()
+        elif uses_hub_style(path):
             body = json.dumps({"error": message}).encode()
             headers.append((b"x-error-message", message.encode()))
         else:

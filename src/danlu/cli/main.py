@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from danlu import __version__
+from danlu.cli.common import home_option, load_cli_settings, open_core
+from danlu.cli.hub import hub
 from danlu.core.errors import DanluError
-from danlu.core.settings import Settings, load_settings
 from danlu.core.tables import Role
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def home_option(func: F) -> F:
-    return click.option(
-        "--home",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=None,
-        help="Data folder (default: $DANLU_HOME or ~/.danlu).",
-    )(func)
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**overrides)
-    except DanluError as exc:
-        raise click.ClickException(exc.message) from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +34,7 @@ def serve(home: Path | None, host: str | None, port: int | None) -> None:
 
     from danlu.api.app import create_app
 
-    settings = _settings(home=home, host=host, port=port)
+    settings = load_cli_settings(home=home, host=host, port=port)
     try:
         app = create_app(settings)
     except DanluError as exc:
@@ -84,7 +65,7 @@ def doctor(home: Path | None, settings_markdown: bool) -> None:
     if settings_markdown:
         click.echo(markdown(), nl=False)
         return
-    sys.exit(run_doctor(_settings(home=home)))
+    sys.exit(run_doctor(load_cli_settings(home=home)))
 
 
 @cli.group()
@@ -123,7 +104,7 @@ def keys_create(
     """Create a key. The key itself is the last line printed, and is shown only once."""
     from danlu.core.keys import Scope
 
-    core = _open(home)
+    core = open_core(home)
     chosen = list(scopes) or list(Scope.DEFAULT)
     if admin:
         chosen.append(Scope.ADMIN)
@@ -154,7 +135,7 @@ def keys_list(home: Path | None, username: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    core = _open(home)
+    core = open_core(home)
     try:
         user_id = core.accounts.user(username).id if username else None
         views = core.keys.list(user_id)
@@ -182,7 +163,7 @@ def keys_list(home: Path | None, username: str | None) -> None:
 @click.argument("key_id")
 def keys_revoke(home: Path | None, key_id: str) -> None:
     """Revoke a key by its id (see `danlu keys list`)."""
-    core = _open(home)
+    core = open_core(home)
     try:
         view = core.keys.revoke(key_id)
     except DanluError as exc:
@@ -204,7 +185,7 @@ def users() -> None:
 @click.option("--admin", is_flag=True, help="Make the user a site admin.")
 def users_create(home: Path | None, username: str, password: str | None, admin: bool) -> None:
     """Create a user with a personal workspace named after them."""
-    core = _open(home)
+    core = open_core(home)
     try:
         user = core.accounts.create_user(username, password, is_admin=admin)
     except DanluError as exc:
@@ -218,7 +199,7 @@ def users_create(home: Path | None, username: str, password: str | None, admin: 
 @home_option
 def users_list(home: Path | None) -> None:
     """List users."""
-    core = _open(home)
+    core = open_core(home)
     try:
         everyone = core.accounts.users()
     finally:
@@ -241,7 +222,7 @@ def workspaces() -> None:
 @click.option("--name", default="", help="Display name (default: the slug).")
 def workspaces_create(home: Path | None, slug: str, owner: str, name: str) -> None:
     """Create a workspace; SLUG becomes its namespace (owner/name in the hub)."""
-    core = _open(home)
+    core = open_core(home)
     try:
         workspace = core.accounts.create_workspace(slug, name, core.accounts.user(owner))
     except DanluError as exc:
@@ -258,7 +239,7 @@ def workspaces_create(home: Path | None, slug: str, owner: str, name: str) -> No
 @click.argument("role", type=click.Choice([r.value for r in Role]))
 def workspaces_set_role(home: Path | None, slug: str, username: str, role: str) -> None:
     """Add USERNAME to workspace SLUG with ROLE, or change their role."""
-    core = _open(home)
+    core = open_core(home)
     try:
         core.accounts.set_role(
             core.accounts.workspace(slug), core.accounts.user(username), Role(role)
@@ -275,7 +256,7 @@ def workspaces_set_role(home: Path | None, slug: str, username: str, role: str) 
 @click.argument("slug")
 def workspaces_members(home: Path | None, slug: str) -> None:
     """List a workspace's members and their roles."""
-    core = _open(home)
+    core = open_core(home)
     try:
         members = core.accounts.members(core.accounts.workspace(slug))
     except DanluError as exc:
@@ -286,15 +267,7 @@ def workspaces_members(home: Path | None, slug: str) -> None:
         click.echo(f"{username}\t{role.value}")
 
 
-def _open(home: Path | None) -> Any:
-    from danlu.core.bootstrap import open_core
-
-    try:
-        return open_core(
-            _settings(home=home), announce=lambda message: click.echo(message, err=True)
-        )
-    except DanluError as exc:
-        raise click.ClickException(exc.message) from exc
+cli.add_command(hub)
 
 
 def main() -> None:

@@ -220,6 +220,20 @@ class ApiKeys:
             is_admin=user.is_admin,
         )
 
+    @staticmethod
+    def local_principal(user: User, workspace: Workspace) -> Principal:
+        """The user as the local CLI acts for them: with their own rights, no key involved."""
+        scopes = {*Scope.DEFAULT, Scope.ADMIN} if user.is_admin else set(Scope.DEFAULT)
+        return Principal(
+            user_id=user.id,
+            username=user.username,
+            workspace_id=workspace.id,
+            workspace_slug=workspace.slug,
+            key_id="local-cli",
+            scopes=frozenset(scopes),
+            is_admin=user.is_admin,
+        )
+
     def _touch(self, key_id: str, when: datetime) -> None:
         with self.db.write() as session:
             key = session.get(ApiKey, key_id)

@@ -28,7 +28,14 @@ from typing import Any, Literal
 import pluggy
 from pydantic import BaseModel, Field, ValidationError
 
-from danlu.core.errors import ConfigError, ModelNotFound, Unsupported
+from danlu.core.errors import (
+    ConfigError,
+    Conflict,
+    ModelNotFound,
+    ModelUnavailable,
+    NotFound,
+    Unsupported,
+)
 from danlu.core.settings import Settings
 from danlu.gateway.provider import ChatModel, EmbeddingModel, Model, Provider
 
@@ -179,6 +186,36 @@ class ModelRegistry:
                 ProviderStatus(config.name, config.type, "ready", models=[m.id for m in models])
             )
         self._pending = []
+
+    async def add(self, config: ProviderConfig) -> list[Model]:
+        """Load one more provider while serving (a hub repo, say); its models appear at once."""
+        if any(status.name == config.name for status in self.statuses):
+            raise ConfigError(f"a provider named {config.name!r} is already loaded")
+        _, provider, reason = self._instantiate(config)
+        if reason or provider is None:
+            raise ModelUnavailable(f"cannot serve {config.name!r}: {reason}")
+        models = list(await provider.load())
+        clash = [m.id for m in models if m.id in self._models]
+        if clash:
+            await provider.aclose()
+            raise Conflict(f"a model named {clash[0]!r} is already served", param="name")
+        self._providers.append(provider)
+        for model in models:
+            self._models[model.id] = model
+        self.statuses.append(
+            ProviderStatus(config.name, config.type, "ready", models=[m.id for m in models])
+        )
+        return models
+
+    async def remove(self, name: str) -> None:
+        """Stop serving a provider added with :meth:`add` (or any other)."""
+        provider = next((p for p in self._providers if p.name == name), None)
+        if provider is None:
+            raise NotFound(f"no provider named {name!r} is loaded")
+        self._providers.remove(provider)
+        self._models = {k: m for k, m in self._models.items() if m.provider != name}
+        self.statuses = [s for s in self.statuses if s.name != name]
+        await provider.aclose()
 
     async def aclose(self) -> None:
         for provider in self._providers:

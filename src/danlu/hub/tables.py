@@ -112,3 +112,16 @@ class Ref(Base):
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     commit_id: Mapped[str] = mapped_column(String(40))
+
+
+class ServedModel(Base):
+    """A hub repo the gateway serves as a model (a GGUF file at a pinned commit)."""
+
+    __tablename__ = "served_models"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    repo_id: Mapped[str] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), index=True)
+    commit_id: Mapped[str] = mapped_column(String(40))
+    path: Mapped[str] = mapped_column(String(1024))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
