@@ -1,4 +1,4 @@
-"""transformers, datasets and an unconfigured huggingface_hub, pointed at danlu by HF_ENDPOINT alone.
+"""transformers, datasets and a plain huggingface_hub, pointed at danlu by HF_ENDPOINT alone.
 
 These clients read HF_ENDPOINT when they are imported, exactly as users set it, so each runs
 in a fresh Python process with the environment a user would have.
