@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Iterator
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -97,7 +96,7 @@ async def _resolve(
     if span is not None:
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
-    chunks: Iterator[bytes] = services.blobs.read(entry.sha256, start, end)
+    chunks = services.blobs.read_ahead(entry.sha256, start, end)
     return StreamingResponse(chunks, status_code=status, headers=headers)
 
 

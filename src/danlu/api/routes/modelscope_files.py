@@ -14,7 +14,6 @@ import binascii
 import json
 import re
 import urllib.parse
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -254,7 +253,7 @@ async def download(
     if span is not None:
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
-    chunks: Iterator[bytes] = services.blobs.read(entry.sha256, start, end)
+    chunks = services.blobs.read_ahead(entry.sha256, start, end)
     return StreamingResponse(chunks, status_code=status, headers=headers)
 
 
