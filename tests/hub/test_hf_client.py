@@ -256,3 +256,29 @@ def test_bad_paths_are_refused_and_nothing_is_written(api: HfApi, server: Runnin
         )
         assert response.status_code == 400, bad
         assert response.headers["x-error-message"]
+
+
+def test_likes_and_downloads_are_counted(api: HfApi, server: RunningServer, tmp_path: Path) -> None:
+    api.create_repo("admin/liked")
+    api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="admin/liked")
+    headers = {"Authorization": f"Bearer {server.admin_key}"}
+    for _ in range(2):  # liking twice counts once
+        liked = httpx.post(f"{server.url}/api/models/admin/liked/like", headers=headers, timeout=30)
+        assert liked.status_code == 200 and liked.json()["likes"] == 1
+    assert api.model_info("admin/liked").likes == 1
+    assert "admin/liked" in api.list_liked_repos("admin").models
+    assert [u.username for u in api.list_repo_likers("admin/liked")] == ["admin"]
+    hf_hub_download(
+        "admin/liked",
+        "x.txt",
+        endpoint=server.url,
+        token=server.admin_key,
+        cache_dir=tmp_path / "c",
+    )
+    assert (api.model_info("admin/liked").downloads or 0) >= 1
+    top = [m.id for m in api.list_models(author="admin", sort="likes", limit=1)]
+    assert top == ["admin/liked"]
+    api.unlike("admin/liked")
+    assert api.model_info("admin/liked").likes == 0
+    anonymous = httpx.post(f"{server.url}/api/models/admin/liked/like", timeout=30)
+    assert anonymous.status_code == 401

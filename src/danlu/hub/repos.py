@@ -9,6 +9,7 @@ everyone else it does not exist (404, never 403). Writing needs a key with the
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import func, or_, select
@@ -18,11 +19,11 @@ from danlu.core.db import Database
 from danlu.core.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from danlu.core.ids import new_id
 from danlu.core.keys import Principal, Scope
-from danlu.core.tables import Membership, Role, Workspace, utcnow
+from danlu.core.tables import Membership, Role, User, Workspace, utcnow
 from danlu.hub.errors import EntryNotFound, RepoExists, RepoNotFound, RevisionNotFound
 from danlu.hub.names import split_repo_id, validate_ref_name
 from danlu.hub.objects import DEFAULT_BRANCH, CommitInfo, FileEntry, initial_commit
-from danlu.hub.tables import Commit, CommitFile, Ref, RefKind, Repo, RepoType
+from danlu.hub.tables import Commit, CommitFile, Ref, RefKind, Repo, RepoLike, RepoType
 
 _COMMIT_ID = re.compile(r"^[0-9a-f]{7,40}$")
 SortKey = Literal["downloads", "likes", "updated", "created", "name"]
@@ -153,6 +154,43 @@ class Repos:
             session.query(Commit).filter(Commit.repo_id == stored.id).delete()
             session.query(Ref).filter(Ref.repo_id == stored.id).delete()
             session.delete(stored)
+
+    def set_like(self, principal: Principal, repo: Repo, liked: bool) -> int:
+        """Like or unlike (idempotent); returns the repo's like count."""
+        with self.db.write() as session:
+            existing = session.get(RepoLike, (principal.user_id, repo.id))
+            if liked and existing is None:
+                session.add(RepoLike(user_id=principal.user_id, repo_id=repo.id))
+                session.query(Repo).filter(Repo.id == repo.id).update({Repo.likes: Repo.likes + 1})
+            elif not liked and existing is not None:
+                session.delete(existing)
+                session.query(Repo).filter(Repo.id == repo.id).update({Repo.likes: Repo.likes - 1})
+            session.flush()
+            count = session.scalar(select(Repo.likes).where(Repo.id == repo.id))
+            return int(count or 0)
+
+    def likes_of(self, principal: Principal | None, username: str) -> list[tuple[Repo, datetime]]:
+        """Repos a user liked that the caller may see, newest like first."""
+        with self.db.read() as session:
+            rows = session.execute(
+                select(Repo, RepoLike.created_at)
+                .join(RepoLike, RepoLike.repo_id == Repo.id)
+                .join(User, User.id == RepoLike.user_id)
+                .where(func.lower(User.username) == username.lower())
+                .order_by(RepoLike.created_at.desc())
+            ).all()
+            return [(repo, when) for repo, when in rows if self._can_read(session, principal, repo)]
+
+    def likers(self, repo: Repo) -> list[User]:
+        with self.db.read() as session:
+            return list(
+                session.scalars(
+                    select(User)
+                    .join(RepoLike, RepoLike.user_id == User.id)
+                    .where(RepoLike.repo_id == repo.id)
+                    .order_by(RepoLike.created_at)
+                )
+            )
 
     def count_download(self, repo: Repo) -> None:
         with self.db.write() as session:

@@ -125,3 +125,17 @@ class ServedModel(Base):
     path: Mapped[str] = mapped_column(String(1024))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RepoLike(Base):
+    """A user's like of a repo; ``Repo.likes`` counts them."""
+
+    __tablename__ = "repo_likes"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    repo_id: Mapped[str] = mapped_column(
+        ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

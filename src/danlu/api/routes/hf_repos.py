@@ -151,6 +151,48 @@ async def repo_settings(
     return await run_in_threadpool(apply)
 
 
+# --- likes (before the repo-info routes, whose path pattern would swallow /api/users/...) --
+
+
+@router.get("/api/users/{username}/likes", summary="Repos a user liked")
+async def user_likes(username: str, principal: Caller, services: Svc) -> list[dict[str, Any]]:
+    rows = await run_in_threadpool(services.repos.likes_of, principal, username)
+    return [
+        {"createdAt": _iso(when), "repo": {"name": repo.repo_id, "type": repo.type}}
+        for repo, when in rows
+    ]
+
+
+@router.post("/api/{plural}/{namespace}/{name}/like", summary="Like a repo")
+@router.delete("/api/{plural}/{namespace}/{name}/like", summary="Unlike a repo")
+async def like(
+    request: Request, plural: str, namespace: str, name: str, principal: Writer, services: Svc
+) -> dict[str, Any]:
+    repo_type = repo_type_from_plural(plural)
+
+    def apply() -> int:
+        repo = services.repos.find(principal, repo_type, f"{namespace}/{name}")
+        return services.repos.set_like(principal, repo, request.method == "POST")
+
+    return {"likes": await run_in_threadpool(apply)}
+
+
+@router.get("/api/{plural}/{namespace}/{name}/likers", summary="Who liked a repo")
+async def likers(
+    plural: str, namespace: str, name: str, principal: Caller, services: Svc
+) -> list[dict[str, Any]]:
+    repo_type = repo_type_from_plural(plural)
+
+    def build() -> list[dict[str, Any]]:
+        repo = services.repos.find(principal, repo_type, f"{namespace}/{name}")
+        return [
+            {"user": u.username, "fullname": u.display_name, "avatarUrl": ""}
+            for u in services.repos.likers(repo)
+        ]
+
+    return await run_in_threadpool(build)
+
+
 # --- info and trees --------------------------------------------------------------
 
 
