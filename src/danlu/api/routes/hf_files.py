@@ -9,22 +9,19 @@ the public hub sends), ``X-Linked-Etag``/``X-Linked-Size`` for LFS files and
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
 
 from danlu.api.hub_common import Caller
+from danlu.api.hub_transfer import file_response
 from danlu.api.state import Services
-from danlu.core.errors import RangeNotSatisfiable
 from danlu.hub.names import validate_path
 from danlu.hub.objects import FileEntry
 from danlu.hub.tables import RepoType
 
 router = APIRouter(tags=["Hub (Hugging Face protocol)"])
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def _headers(entry: FileEntry, commit: str) -> dict[str, str]:
@@ -41,26 +38,6 @@ def _headers(entry: FileEntry, commit: str) -> dict[str, str]:
         headers["X-Linked-Etag"] = f'"{entry.sha256}"'
         headers["X-Linked-Size"] = str(entry.size)
     return headers
-
-
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(start, end exclusive) for a single-range header, None for the whole file."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if not match or (not match.group(1) and not match.group(2)):
-        return None  # unsupported forms (multi-range): send the whole file, as allowed
-    first, last = match.group(1), match.group(2)
-    if first:
-        start = int(first)
-        end = min(int(last) + 1, size) if last else size
-    else:
-        start, end = max(0, size - int(last)), size
-    if start >= size or start >= end:
-        raise RangeNotSatisfiable(
-            f"range {header} is outside the file of {size} bytes", code="RangeNotSatisfiable"
-        )
-    return start, end
 
 
 async def _resolve(
@@ -85,19 +62,7 @@ async def _resolve(
         return entry, commit
 
     entry, commit = await run_in_threadpool(find)
-    headers = _headers(entry, commit)
-    span = _byte_range(request.headers.get("range"), entry.size)
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(entry.size)
-        return Response(status_code=200, headers=headers)
-    start, end = span or (0, entry.size)
-    headers["Content-Length"] = str(end - start)
-    status = 200
-    if span is not None:
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
-    chunks = services.blobs.read_ahead(entry.sha256, start, end)
-    return StreamingResponse(chunks, status_code=status, headers=headers)
+    return file_response(request, services, entry, _headers(entry, commit))
 
 
 def _route(repo_type: RepoType, prefix: str) -> None:

@@ -7,7 +7,8 @@ Paths and JSON follow what the ``huggingface_hub`` client sends and reads, so
 from __future__ import annotations
 
 import urllib.parse
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -22,12 +23,13 @@ from danlu.api.hub_common import (
 )
 from danlu.api.state import Services, get_services
 from danlu.core.errors import InvalidRequest
-from danlu.core.keys import Scope
+from danlu.core.keys import Principal, Scope
 from danlu.hub.cards import parse_card
 from danlu.hub.objects import FileEntry
 from danlu.hub.repos import SortKey
 from danlu.hub.tables import RefKind, Repo, RepoType
 
+T = TypeVar("T")
 router = APIRouter(tags=["Hub (Hugging Face protocol)"])
 Svc = Annotated[Services, Depends(get_services)]
 PAGE = 1000
@@ -92,6 +94,24 @@ def folders_of(entries: list[FileEntry], folder: str, recursive: bool) -> list[d
         for depth in range(1, len(parts) + 1 if recursive else min(2, len(parts) + 1)):
             seen.add(prefix + "/".join(parts[:depth]))
     return [{"type": "directory", "oid": "", "size": 0, "path": p} for p in sorted(seen)]
+
+
+async def on_repo(
+    services: Services,
+    principal: Principal | None,
+    plural: str,
+    repo_id: str,
+    action: Callable[[Repo], T],
+    *,
+    write: bool = False,
+) -> T:
+    """Find the repo (with the caller's rights) and run ``action`` on it, off the event loop."""
+    repo_type = repo_type_from_plural(plural)
+
+    def run() -> T:
+        return action(services.repos.find(principal, repo_type, repo_id, write=write))
+
+    return await run_in_threadpool(run)
 
 
 # --- create, delete, settings ---------------------------------------------------
@@ -402,15 +422,18 @@ async def create_branch(
     services: Svc,
     body: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, Any]:
-    repo_type = repo_type_from_plural(plural)
     start = (body or {}).get("startingPoint")
     exist_ok = bool((body or {}).get("existOk") or (body or {}).get("exist_ok"))
-
-    def create() -> None:
-        repo = services.repos.find(principal, repo_type, f"{namespace}/{name}", write=True)
-        services.repos.create_ref(principal, repo, RefKind.BRANCH, branch, start, exist_ok=exist_ok)
-
-    await run_in_threadpool(create)
+    await on_repo(
+        services,
+        principal,
+        plural,
+        f"{namespace}/{name}",
+        lambda repo: services.repos.create_ref(
+            principal, repo, RefKind.BRANCH, branch, start, exist_ok=exist_ok
+        ),
+        write=True,
+    )
     return {}
 
 
@@ -418,13 +441,14 @@ async def create_branch(
 async def delete_branch(
     plural: str, namespace: str, name: str, branch: str, principal: Writer, services: Svc
 ) -> dict[str, Any]:
-    repo_type = repo_type_from_plural(plural)
-
-    def delete() -> None:
-        repo = services.repos.find(principal, repo_type, f"{namespace}/{name}", write=True)
-        services.repos.delete_ref(principal, repo, RefKind.BRANCH, branch)
-
-    await run_in_threadpool(delete)
+    await on_repo(
+        services,
+        principal,
+        plural,
+        f"{namespace}/{name}",
+        lambda repo: services.repos.delete_ref(principal, repo, RefKind.BRANCH, branch),
+        write=True,
+    )
     return {}
 
 
@@ -438,16 +462,18 @@ async def create_tag(
     services: Svc,
     body: Annotated[dict[str, Any], Body()],
 ) -> dict[str, Any]:
-    repo_type = repo_type_from_plural(plural)
     tag = body.get("tag")
     if not isinstance(tag, str):
         raise InvalidRequest("'tag' is required", param="tag")
-
-    def create() -> None:
-        repo = services.repos.find(principal, repo_type, f"{namespace}/{name}", write=True)
-        services.repos.create_ref(principal, repo, RefKind.TAG, tag, urllib.parse.unquote(revision))
-
-    await run_in_threadpool(create)
+    target = urllib.parse.unquote(revision)
+    await on_repo(
+        services,
+        principal,
+        plural,
+        f"{namespace}/{name}",
+        lambda repo: services.repos.create_ref(principal, repo, RefKind.TAG, tag, target),
+        write=True,
+    )
     return {}
 
 
@@ -455,13 +481,14 @@ async def create_tag(
 async def delete_tag(
     plural: str, namespace: str, name: str, tag: str, principal: Writer, services: Svc
 ) -> dict[str, Any]:
-    repo_type = repo_type_from_plural(plural)
-
-    def delete() -> None:
-        repo = services.repos.find(principal, repo_type, f"{namespace}/{name}", write=True)
-        services.repos.delete_ref(principal, repo, RefKind.TAG, tag)
-
-    await run_in_threadpool(delete)
+    await on_repo(
+        services,
+        principal,
+        plural,
+        f"{namespace}/{name}",
+        lambda repo: services.repos.delete_ref(principal, repo, RefKind.TAG, tag),
+        write=True,
+    )
     return {}
 
 

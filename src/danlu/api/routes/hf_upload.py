@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from danlu.api.hub_common import Signer, Writer, base_url, repo_type_from_plural, repo_url
+from danlu.api.hub_transfer import receive_signed_upload
 from danlu.api.state import Services, get_services
 from danlu.core.blobs import check_sha256
 from danlu.core.errors import InvalidRequest, PayloadTooLarge, Unsupported
@@ -165,17 +166,7 @@ _batch_route(RepoType.MODEL, "")
 
 @router.put("/api/lfs/objects/{oid}", summary="Upload one LFS object (signed link)")
 async def lfs_upload(oid: str, token: str, request: Request, services: Svc) -> JSONResponse:
-    signer: Signer = request.app.state.signer
-    claim = signer.verify(token)
-    if claim.get("oid") != oid or "size" not in claim:
-        raise InvalidRequest("this upload link is for another object", param="oid")
-    size = int(claim["size"])
-    info = await services.blobs.put_stream(request.stream(), expected_sha256=oid, max_size=size)
-    if info.size != size:
-        services.blobs.delete(oid)
-        raise InvalidRequest(
-            f"expected {size} bytes, received {info.size}; nothing was stored", param="size"
-        )
+    await receive_signed_upload(request, services, oid, token)
     return JSONResponse({})
 
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import urllib.parse
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from danlu.api.hub_common import Signer, base_url
+from danlu.api.hub_transfer import file_response, receive_signed_upload
 from danlu.api.routes.modelscope import (
     MsCaller,
     MsWriter,
@@ -35,7 +35,7 @@ from danlu.api.routes.modelscope import (
 )
 from danlu.api.state import Services
 from danlu.core.blobs import check_sha256
-from danlu.core.errors import InvalidRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable
+from danlu.core.errors import InvalidRequest, NotFound, PayloadTooLarge
 from danlu.core.keys import Principal
 from danlu.hub.commits import DeleteFile, Operation
 from danlu.hub.names import validate_folder, validate_path
@@ -43,7 +43,6 @@ from danlu.hub.objects import FileEntry
 from danlu.hub.tables import Repo, RepoType
 
 router = APIRouter(tags=["Hub (ModelScope protocol)"])
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _TRUE = {"true", "1", "yes"}
 
 
@@ -190,25 +189,6 @@ async def repo_tree(
 # --- downloads --------------------------------------------------------------------------
 
 
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """(start, end exclusive) for one ``bytes=a-b`` range; None for the whole file."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if not match or not (match.group(1) or match.group(2)):
-        return None  # multi-range and other forms: the whole file, as HTTP allows
-    first, last = match.group(1), match.group(2)
-    if first:
-        start, end = int(first), min(int(last) + 1, size) if last else size
-    else:
-        start, end = max(0, size - int(last)), size
-    if start >= size or start >= end:
-        raise RangeNotSatisfiable(
-            f"range {header} is outside the file of {size} bytes", code="RangeNotSatisfiable"
-        )
-    return start, end
-
-
 @router.api_route(
     "/api/v1/{kind}/{owner}/{name}/repo",
     methods=["GET", "HEAD"],
@@ -243,18 +223,7 @@ async def download(
         "X-Linked-ETag": entry.sha256,
         "X-Linked-Size": str(entry.size),
     }
-    span = _byte_range(request.headers.get("range"), entry.size)
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(entry.size)
-        return Response(status_code=200, headers=headers)
-    start, end = span or (0, entry.size)
-    headers["Content-Length"] = str(end - start)
-    status = 200
-    if span is not None:
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
-    chunks = services.blobs.read_ahead(entry.sha256, start, end)
-    return StreamingResponse(chunks, status_code=status, headers=headers)
+    return file_response(request, services, entry, headers)
 
 
 # --- uploads: LFS batch and the signed PUT ------------------------------------------------
@@ -319,17 +288,7 @@ async def lfs_batch(
 
 @router.put("/api/v1/lfs/objects/{oid}", summary="Upload one large file (signed link)")
 async def lfs_put(oid: str, token: str, request: Request, services: Svc) -> JSONResponse:
-    signer: Signer = request.app.state.signer
-    claim = signer.verify(token)
-    if claim.get("oid") != oid or "size" not in claim:
-        raise InvalidRequest("this upload link is for another object", param="oid")
-    size = int(claim["size"])
-    info = await services.blobs.put_stream(request.stream(), expected_sha256=oid, max_size=size)
-    if info.size != size:
-        services.blobs.delete(oid)
-        raise InvalidRequest(
-            f"expected {size} bytes, received {info.size}; nothing was stored", param="size"
-        )
+    await receive_signed_upload(request, services, oid, token)
     # Old clients (<= 1.37) require Code 200 in this reply.
     return JSONResponse(
         {"Code": 200, "Message": "success", "RequestId": request_id(request), "Success": True}
