@@ -77,6 +77,51 @@ def test_mirror_from_another_danlu(
     assert mine == theirs and "w.safetensors" in mine
 
 
+def test_mirror_over_the_modelscope_protocol(
+    server: RunningServer, upstream_danlu: RunningServer, tmp_path: Path
+) -> None:
+    """The same code path that mirrors from modelscope.cn, against a danlu's ModelScope API."""
+    upstream = HfApi(endpoint=upstream_danlu.url, token=upstream_danlu.admin_key)
+    upstream.create_repo("admin/ms-source", repo_type="dataset", exist_ok=True)
+    files = {f"part-{i:03d}.jsonl": f'{{"i": {i}}}\n'.encode() for i in range(120)}  # > one page
+    files["nested/big.bin"] = bytes(range(256)) * 4000
+    folder = tmp_path / "src"
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    upstream.upload_folder(folder_path=folder, repo_id="admin/ms-source", repo_type="dataset")
+    target = f"admin/ms-mirror-{server.port}"
+    done = server.cli(
+        "hub",
+        "mirror",
+        "admin/ms-source",
+        "--from",
+        upstream_danlu.url,
+        "--protocol",
+        "modelscope",
+        "--type",
+        "dataset",
+        "--repo",
+        target,
+        "--token",
+        upstream_danlu.admin_key,
+    )
+    assert "Mirrored" in done.stdout
+    from huggingface_hub import snapshot_download
+
+    local = Path(
+        snapshot_download(
+            target,
+            repo_type="dataset",
+            endpoint=server.url,
+            token=server.admin_key,
+            cache_dir=tmp_path / "c",
+        )
+    )
+    for name, data in files.items():
+        assert (local / name).read_bytes() == data, name
+
+
 def test_the_embedded_model_is_a_hub_repo(server: RunningServer) -> None:
     gguf = embedded_gguf_path()
     assert gguf is not None

@@ -43,6 +43,12 @@ def _hub(core: Any) -> tuple[Repos, Committer]:
     )
 
 
+def _protocol(choice: str, endpoint: str) -> str:
+    if choice != "auto":
+        return choice
+    return "modelscope" if "modelscope" in endpoint.lower() else "huggingface"
+
+
 @click.group()
 def hub() -> None:
     """Import and mirror models and datasets."""
@@ -106,7 +112,16 @@ def import_command(
 )
 @click.option("--repo", "target", default=None, help="Target repo (default: same as SOURCE).")
 @click.option("--type", "repo_type", type=_TYPES, default="model", show_default=True)
-@click.option("--revision", default="main", show_default=True)
+@click.option(
+    "--revision", default=None, help="Branch, tag or commit (default: main; master for ModelScope)."
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["auto", "huggingface", "modelscope"]),
+    default="auto",
+    show_default=True,
+    help="The upstream's protocol; auto picks modelscope for modelscope.cn URLs.",
+)
 @click.option(
     "--token",
     envvar="DANLU_MIRROR_TOKEN",
@@ -121,7 +136,8 @@ def mirror_command(
     endpoint: str,
     target: str | None,
     repo_type: str,
-    revision: str,
+    revision: str | None,
+    protocol: str,
     token: str | None,
     username: str,
     private: bool,
@@ -145,6 +161,7 @@ def mirror_command(
                 repo_type=RepoType(repo_type),
                 revision=revision,
                 token=token,
+                protocol=_protocol(protocol, endpoint),
                 private=private,
                 progress=lambda n: bar.advance(task, n),
                 on_total=lambda total: bar.update(task, total=total),
@@ -154,5 +171,6 @@ def mirror_command(
     finally:
         core.close()
     click.echo(
-        f"Mirrored {source}@{revision} from {endpoint} into {target or source} as commit {done.id}."
+        f"Mirrored {source}@{revision or 'default branch'} from {endpoint} "
+        f"into {target or source} as commit {done.id}."
     )
