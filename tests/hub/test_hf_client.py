@@ -116,6 +116,18 @@ def test_download_at_a_revision(api: HfApi, server: RunningServer, tmp_path: Pat
     assert read(first.oid) == b"v1"
     commits = api.list_repo_commits("admin/revisions")
     assert len(commits) == 3 and commits[-1].title == "initial commit"
+    per_file = httpx.get(
+        f"{server.url}/api/models/admin/revisions/commits/main",
+        params={"path": "data.txt"},
+        timeout=30,
+    ).json()
+    assert [c["id"] for c in per_file] == [c.commit_id for c in commits[:2]]
+    no_file = httpx.get(
+        f"{server.url}/api/models/admin/revisions/commits/main",
+        params={"path": ".gitattributes"},
+        timeout=30,
+    ).json()
+    assert [c["id"] for c in no_file] == [commits[-1].commit_id]
     refs = api.list_repo_refs("admin/revisions")
     assert [b.name for b in refs.branches] == ["main"] and [t.name for t in refs.tags] == ["v1"]
     with pytest.raises(RevisionNotFoundError):

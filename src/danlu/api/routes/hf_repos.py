@@ -25,6 +25,7 @@ from danlu.api.state import Services, get_services
 from danlu.core.errors import InvalidRequest
 from danlu.core.keys import Principal, Scope
 from danlu.hub.cards import parse_card
+from danlu.hub.names import validate_path
 from danlu.hub.objects import FileEntry
 from danlu.hub.repos import SortKey
 from danlu.hub.tables import RefKind, Repo, RepoType
@@ -393,8 +394,11 @@ async def list_commits(
     services: Svc,
     cursor: int = 0,
     limit: int = Query(50, ge=1, le=PAGE),
+    path: str | None = Query(None, description="Only commits that changed this file."),
 ) -> JSONResponse:
     repo_type = repo_type_from_plural(plural)
+    if path is not None:
+        validate_path(path)
 
     def build() -> list[dict[str, Any]]:
         repo = services.repos.find(principal, repo_type, f"{namespace}/{name}")
@@ -406,7 +410,7 @@ async def list_commits(
                 "authors": [{"user": c.author}],
                 "date": _iso(c.created_at),
             }
-            for c in services.repos.history(repo, revision)
+            for c in services.repos.history(repo, revision, path=path)
         ]
 
     return _page_response(request, await run_in_threadpool(build), cursor, limit)
