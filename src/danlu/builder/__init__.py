@@ -1,0 +1,1 @@
+"""The builder: apps as graphs — DSL, compiler, runtime, node types."""

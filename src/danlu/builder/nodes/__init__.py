@@ -1,0 +1,29 @@
+"""The built-in node types, by their ``type`` name."""
+
+from __future__ import annotations
+
+from danlu.builder.nodes.base import NodeType
+from danlu.builder.nodes.flow import (
+    AnswerNode,
+    EndNode,
+    IfElseNode,
+    StartNode,
+    TemplateNode,
+    VariableAggregatorNode,
+)
+from danlu.builder.nodes.llm import LLMNode
+
+NODE_TYPES: dict[str, type[NodeType]] = {
+    cls.type: cls
+    for cls in (
+        StartNode,
+        EndNode,
+        AnswerNode,
+        TemplateNode,
+        IfElseNode,
+        VariableAggregatorNode,
+        LLMNode,
+    )
+}
+
+__all__ = ["NODE_TYPES", "NodeType"]

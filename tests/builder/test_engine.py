@@ -1,0 +1,460 @@
+"""The builder engine: DSL, compiler and runtime, with models served by a real gateway registry."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from danlu.builder.compiler import CompileError, compile_app
+from danlu.builder.dsl import parse_app
+from danlu.builder.runtime import EngineServices, run_app, run_to_end
+from danlu.core.errors import InvalidRequest
+from danlu.core.settings import load_settings
+from danlu.gateway.provider import CallContext, ChatModel, Chunk, Model, Provider, ProviderOptions
+from danlu.gateway.registry import ModelRegistry, ProviderConfig
+from danlu.gateway.schemas import ChatCompletionRequest
+
+
+class InstantModel(ChatModel):
+    """Answers at once with the last user message, reversed (an upstream stand-in)."""
+
+    async def stream_chat(
+        self, request: ChatCompletionRequest, ctx: CallContext
+    ) -> AsyncIterator[Chunk]:
+        text = request.messages[-1].text()[::-1]
+        if request.response_format:
+            text = '{"name": "tea", "price": 3}'
+        if "SLOW" in text[::-1]:
+            await asyncio.sleep(0.5)
+        for part in (text[: len(text) // 2], text[len(text) // 2 :]):
+            yield {"choices": [{"index": 0, "delta": {"content": part}, "finish_reason": None}]}
+        yield {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        yield {
+            "choices": [],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+
+
+class InstantProvider(Provider):
+    type = "instant"
+    Options = ProviderOptions
+
+    async def load(self) -> Sequence[Model]:
+        return [InstantModel("instant", owned_by="tests", provider=self.name)]
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> EngineServices:
+    settings = load_settings({"DANLU_HOME": str(tmp_path), "DANLU_EMBEDDED_MODELS": "0"})
+    registry = ModelRegistry(
+        {"instant": InstantProvider}, [ProviderConfig(name="i", type="instant")], settings
+    )
+    asyncio.run(registry.start())
+    return EngineServices(models=registry)
+
+
+def app(
+    nodes: list[dict[str, Any]], edges: list[tuple[str, str] | tuple[str, str, str]], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "schema": "danlu.app/v1",
+        "app": {"name": "test", "mode": "workflow"},
+        "graph": {
+            "nodes": copy.deepcopy(nodes),
+            "edges": [
+                {"source": e[0], "target": e[1], **({"handle": e[2]} if len(e) > 2 else {})}
+                for e in edges
+            ],
+        },
+        **extra,
+    }
+
+
+START = {
+    "id": "start",
+    "type": "start",
+    "config": {
+        "inputs": [
+            {"name": "query", "type": "string"},
+            {"name": "count", "type": "integer", "required": False, "default": 1},
+        ]
+    },
+}
+
+
+def end(**outputs: str) -> dict[str, Any]:
+    return {
+        "id": "end",
+        "type": "end",
+        "config": {"outputs": [{"name": k, "value": v} for k, v in outputs.items()]},
+    }
+
+
+def run(services: EngineServices, spec: dict[str, Any], inputs: dict[str, Any]) -> Any:
+    return asyncio.run(run_to_end(compile_app(parse_app(spec)), services, inputs))
+
+
+def test_linear_workflow_with_llm_and_template(services: EngineServices) -> None:
+    spec = app(
+        [
+            START,
+            {
+                "id": "llm",
+                "type": "llm",
+                "config": {
+                    "model": "instant",
+                    "prompt": [{"role": "user", "text": "{{ start.query }}"}],
+                },
+            },
+            {"id": "fmt", "type": "template", "config": {"template": "<{{ llm.text | upper }}>"}},
+            end(answer="{{ fmt.output }}"),
+        ],
+        [("start", "llm"), ("llm", "fmt"), ("fmt", "end")],
+    )
+    record, events = run(services, spec, {"query": "abc"})
+    assert record.status == "succeeded", record.error
+    assert record.outputs == {"answer": "<CBA>"}
+    kinds = [e.event for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert [e.data["text"] for e in events if e.event == "text_chunk"] == ["c", "ba"]
+    assert record.usage == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    assert all(n["elapsed_ms"] >= 0 for n in record.nodes)
+
+
+def test_if_else_branches_and_aggregator(services: EngineServices) -> None:
+    spec = app(
+        [
+            START,
+            {
+                "id": "check",
+                "type": "if_else",
+                "config": {
+                    "cases": [
+                        {
+                            "id": "many",
+                            "conditions": [
+                                {"selector": "start.count", "operator": "gt", "value": 2}
+                            ],
+                        }
+                    ]
+                },
+            },
+            {"id": "a", "type": "template", "config": {"template": "many {{ start.count }}"}},
+            {"id": "b", "type": "template", "config": {"template": "few"}},
+            {
+                "id": "join",
+                "type": "variable_aggregator",
+                "config": {"selectors": ["a.output", "b.output"]},
+            },
+            end(result="{{ join.output }}"),
+        ],
+        [
+            ("start", "check"),
+            ("check", "a", "many"),
+            ("check", "b", "false"),
+            ("a", "join"),
+            ("b", "join"),
+            ("join", "end"),
+        ],
+    )
+    assert run(services, spec, {"query": "x", "count": 5})[0].outputs == {"result": "many 5"}
+    record, events = run(services, spec, {"query": "x"})
+    assert record.outputs == {"result": "few"}
+    assert {e.data["node_id"] for e in events if e.event == "node_skipped"} == {"a"}
+
+
+def test_parallel_branches_overlap(services: EngineServices) -> None:
+    llm = {
+        "type": "llm",
+        "config": {
+            "model": "instant",
+            "prompt": [{"role": "user", "text": "SLOW {{ start.query }}"}],
+        },
+    }
+    spec = app(
+        [
+            START,
+            {"id": "left", **llm},
+            {"id": "right", **llm},
+            end(both="{{ left.text }}|{{ right.text }}"),
+        ],
+        [("start", "left"), ("start", "right"), ("left", "end"), ("right", "end")],
+    )
+    record, _ = run(services, spec, {"query": "q"})
+    assert record.status == "succeeded"
+    # Two 0.5 s calls side by side, not one after the other.
+    assert record.elapsed_ms < 900, record.elapsed_ms
+
+
+def test_structured_output(services: EngineServices) -> None:
+    spec = app(
+        [
+            START,
+            {
+                "id": "extract",
+                "type": "llm",
+                "config": {
+                    "model": "instant",
+                    "prompt": [{"role": "user", "text": "{{ start.query }}"}],
+                    "output_schema": {"type": "object", "properties": {"name": {"type": "string"}}},
+                },
+            },
+            end(name="{{ extract.structured.name }}"),
+        ],
+        [("start", "extract"), ("extract", "end")],
+    )
+    assert run(services, spec, {"query": "tea please"})[0].outputs == {"name": "tea"}
+
+
+def test_error_strategies(services: EngineServices) -> None:
+    failing = {
+        "id": "bad",
+        "type": "llm",
+        "config": {"model": "no-such-model", "prompt": [{"role": "user", "text": "x"}]},
+    }
+    spec = app([START, failing, end(out="{{ bad.text }}")], [("start", "bad"), ("bad", "end")])
+    record, _ = run(services, spec, {"query": "x"})
+    assert (
+        record.status == "failed"
+        and "bad" in (record.error or "")
+        and "no-such-model" in (record.error or "")
+    )
+
+    defaulted = dict(
+        failing,
+        errors={
+            "on_error": "default",
+            "default_outputs": {"text": "fallback"},
+            "retry": {"max_attempts": 2, "backoff_seconds": 0},
+        },
+    )
+    spec = app([START, defaulted, end(out="{{ bad.text }}")], [("start", "bad"), ("bad", "end")])
+    record, events = run(services, spec, {"query": "x"})
+    assert record.outputs == {"out": "fallback"}
+    assert [e.event for e in events].count("node_retry") == 1
+
+    branched = dict(failing, errors={"on_error": "branch"})
+    spec = app(
+        [
+            START,
+            branched,
+            {"id": "ok", "type": "template", "config": {"template": "fine"}},
+            {"id": "oops", "type": "template", "config": {"template": "caught: {{ bad.error }}"}},
+            {
+                "id": "join",
+                "type": "variable_aggregator",
+                "config": {"selectors": ["ok.output", "oops.output"]},
+            },
+            end(out="{{ join.output }}"),
+        ],
+        [
+            ("start", "bad"),
+            ("bad", "ok"),
+            ("bad", "oops", "error"),
+            ("ok", "join"),
+            ("oops", "join"),
+            ("join", "end"),
+        ],
+    )
+    record, _ = run(services, spec, {"query": "x"})
+    assert record.outputs["out"].startswith("caught:") and "no-such-model" in record.outputs["out"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "says"),
+    [
+        (
+            lambda s: s["graph"]["nodes"].append({"id": "x", "type": "teleport"}),
+            "unknown node type",
+        ),
+        (lambda s: s["graph"]["edges"].append({"source": "start", "target": "ghost"}), "dangling"),
+        (
+            lambda s: s["graph"]["edges"].append({"source": "start", "target": "end"}),
+            "duplicate edge",
+        ),
+        (
+            lambda s: s["graph"]["edges"].append({"source": "end", "target": "start"}),
+            "start node cannot",
+        ),
+        (
+            lambda s: s["graph"]["nodes"].append(
+                {"id": "lonely", "type": "template", "config": {"template": "hi"}}
+            ),
+            "unreachable",
+        ),
+        (
+            lambda s: s["graph"]["nodes"][1]["config"]["outputs"].append(
+                {"name": "y", "value": "{{ start.nope }}"}
+            ),
+            "start has no output 'nope'",
+        ),
+        (
+            lambda s: s["graph"]["nodes"][1]["config"]["outputs"].append(
+                {"name": "y", "value": "{{ sys.weather }}"}
+            ),
+            "no such system variable",
+        ),
+        (
+            lambda s: s["graph"]["nodes"][1]["config"]["outputs"].append(
+                {"name": "y", "value": "{{ start.query"}
+            ),
+            "template error",
+        ),
+        (
+            lambda s: s["graph"]["nodes"].append({"id": "start2", "type": "start"}),
+            "exactly one start",
+        ),
+        (lambda s: s["graph"]["nodes"][0]["config"].update(inputs="nope"), "config inputs"),
+    ],
+)
+def test_compile_errors_name_the_culprit(mutate: Any, says: str) -> None:
+    spec = app([START, end(out="{{ start.query }}")], [("start", "end")])
+    mutate(spec)
+    with pytest.raises(CompileError) as error:
+        compile_app(parse_app(spec))
+    assert says in error.value.message, error.value.message
+
+
+def test_cycles_and_downstream_references_are_refused() -> None:
+    nodes = [
+        START,
+        {"id": "a", "type": "template", "config": {"template": "{{ b.output }}"}},
+        {"id": "b", "type": "template", "config": {"template": "x"}},
+        end(out="{{ a.output }}"),
+    ]
+    with pytest.raises(CompileError, match="cycle"):
+        compile_app(parse_app(app(nodes, [("start", "a"), ("a", "b"), ("b", "a"), ("a", "end")])))
+    with pytest.raises(CompileError, match="not upstream"):
+        compile_app(
+            parse_app(app(nodes, [("start", "a"), ("start", "b"), ("a", "end"), ("b", "end")]))
+        )
+
+
+def test_type_mismatch_is_a_compile_error() -> None:
+    spec = app(
+        [
+            START,
+            {
+                "id": "check",
+                "type": "if_else",
+                "config": {
+                    "cases": [
+                        {
+                            "id": "big",
+                            "conditions": [
+                                {"selector": "start.query", "operator": "gt", "value": 3}
+                            ],
+                        }
+                    ]
+                },
+            },
+            end(out="x"),
+        ],
+        [("start", "check"), ("check", "end", "big"), ("check", "end", "false")],
+    )
+    with pytest.raises(CompileError, match=r"start\.query is a string, but check needs a number"):
+        compile_app(parse_app(spec))
+
+
+def test_inputs_are_checked_before_running(services: EngineServices) -> None:
+    plan = compile_app(parse_app(app([START, end(out="{{ start.query }}")], [("start", "end")])))
+
+    async def first(inputs: dict[str, Any]) -> Any:
+        return await anext(run_app(plan, services, inputs))
+
+    with pytest.raises(InvalidRequest, match="'query' is required"):
+        asyncio.run(first({}))
+    with pytest.raises(InvalidRequest, match="must be a integer"):
+        asyncio.run(first({"query": "x", "count": "3"}))
+    with pytest.raises(InvalidRequest, match="unknown input"):
+        asyncio.run(first({"query": "x", "extra": 1}))
+
+
+def test_limits_stop_runs(services: EngineServices) -> None:
+    slow = {
+        "id": "slow",
+        "type": "llm",
+        "config": {"model": "instant", "prompt": [{"role": "user", "text": "SLOW"}]},
+    }
+    spec = app(
+        [START, slow, end(out="{{ slow.text }}")],
+        [("start", "slow"), ("slow", "end")],
+        limits={"wall_seconds": 0.1},
+    )
+    record, _ = run(services, spec, {"query": "x"})
+    assert record.status == "failed" and "longer than 0.1" in (record.error or "")
+    big = app(
+        [START, end(out="{{ start.query * 1000 }}")],
+        [("start", "end")],
+        limits={"max_output_bytes": 100},
+    )
+    record, _ = run(services, big, {"query": "x"})
+    assert record.status == "failed" and "limit" in (record.error or "")
+
+
+def test_templates_are_sandboxed(services: EngineServices) -> None:
+    spec = app([START, end(out="{{ start.query.__class__.__mro__ }}")], [("start", "end")])
+    record, _ = run(services, spec, {"query": "x"})
+    assert record.status == "failed" and "sandbox" in (record.error or "")
+
+
+def test_dsl_round_trip_and_versions() -> None:
+    spec = app(
+        [
+            START,
+            {
+                "id": "llm",
+                "type": "llm",
+                "config": {
+                    "model": "instant",
+                    "api_key": "sk-secret",
+                    "prompt": [{"role": "user", "text": "hi"}],
+                },
+            },
+            end(out="{{ llm.text }}"),
+        ],
+        [("start", "llm"), ("llm", "end")],
+    )
+    parsed = parse_app(spec)
+    exported = parsed.to_yaml()
+    assert "sk-secret" not in exported and "api_key" not in exported
+    again = parse_app(exported)
+    assert again.graph.nodes[1].config["prompt"] == [{"role": "user", "text": "hi"}]
+    with pytest.raises(InvalidRequest, match="newer than this server"):
+        parse_app(dict(spec, schema="danlu.app/v2"))
+    with pytest.raises(InvalidRequest, match="schema"):
+        parse_app(dict(spec, schema="dify/v1"))
+    with pytest.raises(InvalidRequest):
+        parse_app("::: not yaml :::\n- [")
+    with pytest.raises(InvalidRequest, match="node id"):
+        parse_app(app([dict(START, id="bad id")], []))
+
+
+def test_cancelling_the_consumer_cancels_nodes(services: EngineServices) -> None:
+    slow = {
+        "id": "slow",
+        "type": "llm",
+        "config": {"model": "instant", "prompt": [{"role": "user", "text": "SLOW"}]},
+    }
+    plan = compile_app(
+        parse_app(
+            app([START, slow, end(out="{{ slow.text }}")], [("start", "slow"), ("slow", "end")])
+        )
+    )
+
+    async def scenario() -> None:
+        events = run_app(plan, services, {"query": "x"})
+        async for event in events:
+            if event.event == "node_started" and event.data["node_id"] == "slow":
+                break
+        await events.aclose()  # the client went away
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        await asyncio.sleep(0)
+        assert all(t.done() for t in pending)
+
+    asyncio.run(scenario())
