@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from danlu.builder import tables as builder_tables
 from danlu.core import tables as core_tables
 from danlu.hub import tables as hub_tables
 
 metadata = core_tables.Base.metadata
 
-__all__ = ["core_tables", "hub_tables", "metadata"]
+__all__ = ["builder_tables", "core_tables", "hub_tables", "metadata"]

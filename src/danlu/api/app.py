@@ -17,6 +17,7 @@ from danlu.api.errors import install_error_handlers
 from danlu.api.hub_common import Signer
 from danlu.api.limits import BodyLimitMiddleware, body_limits
 from danlu.api.request_id import RequestIdMiddleware
+from danlu.api.routes import apps as apps_routes
 from danlu.api.routes import (
     health,
     hf_files,
@@ -30,6 +31,9 @@ from danlu.api.routes import (
 )
 from danlu.api.sse import ClientGone
 from danlu.api.state import Services
+from danlu.builder.app_model import install as install_app_models
+from danlu.builder.apps import Apps
+from danlu.builder.runtime import EngineServices
 from danlu.core.bootstrap import open_core
 from danlu.core.plugins import plugin_manager
 from danlu.core.settings import Settings
@@ -81,6 +85,9 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             embedded_gguf_path(),
             settings.home,
         )
+        apps = Apps(core.db, core.keys, EngineServices(models=registry))
+        app.state.apps = apps
+        install_app_models(apps, registry)
         serving = HubServing(core.db, repos, core.blobs, registry, settings)
         app.state.serving = serving
         for problem in await serving.restore():
@@ -111,6 +118,7 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
     app.include_router(openai.router)
     app.include_router(keys.router)
     app.include_router(served.router)
+    app.include_router(apps_routes.router)
     # The hub's routes come last: the model-file route (/{owner}/{name}/resolve/...) is broad.
     # ModelScope's come first among them: its /api/v1/... paths would otherwise fall into the
     # Hugging Face routes' /api/{plural}/{namespace}/{name}/... patterns.

@@ -19,7 +19,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -262,7 +262,7 @@ async def run_app(
     *,
     system: dict[str, Any] | None = None,
     owner: str = "builder",
-) -> AsyncIterator[RunEvent]:
+) -> AsyncGenerator[RunEvent, None]:
     """Run ``plan``, yielding events; the last is ``run_finished`` or ``run_failed``.
 
     Bad inputs raise :class:`InvalidRequest` before the first event. Closing the

@@ -54,6 +54,8 @@ def template_references(source: str) -> Iterator[tuple[str, str]]:
         raise TemplateError(f"template error on line {exc.lineno}: {exc.message}") from None
     # Loop variables and {% set %} names are the template's own, not node outputs.
     local = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    if any(True for _ in tree.find_all(nodes.For)):
+        local.add("loop")  # Jinja's implicit loop variable
     for node in tree.find_all(nodes.Getattr):
         if isinstance(node.node, nodes.Name) and node.node.name not in local:
             yield node.node.name, node.attr

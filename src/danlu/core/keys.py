@@ -54,8 +54,16 @@ class Principal:
     key_id: str
     scopes: frozenset[str]
     is_admin: bool
+    # Set for an app key: it may run this one app and nothing else.
+    app_id: str | None = None
 
     def require(self, scope: str) -> None:
+        if self.app_id is not None:
+            raise PermissionDenied(
+                "this is an app key: it can only run its own app (POST /v1/apps/{app}/run "
+                "or /chat, or the model app:{slug})",
+                code="app_key",
+            )
         if scope not in self.scopes:
             raise PermissionDenied(
                 f"this API key lacks the {scope!r} scope; create a key with it "
@@ -102,6 +110,7 @@ class ApiKeys:
         scopes: list[str] | tuple[str, ...] = Scope.DEFAULT,
         expires_at: datetime | None = None,
         workspace: Workspace | None = None,
+        app_id: str | None = None,
     ) -> tuple[KeyView, str]:
         """Make a key; return it and its secret, which is never retrievable again."""
         name = name.strip()
@@ -137,6 +146,7 @@ class ApiKeys:
                 workspace_id=workspace.id,
                 scopes=sorted(set(scopes)),
                 expires_at=expires_at,
+                app_id=app_id,
             )
             session.add(key)
             session.flush()
@@ -218,6 +228,7 @@ class ApiKeys:
             key_id=key.id,
             scopes=frozenset(key.scopes),
             is_admin=user.is_admin,
+            app_id=key.app_id,
         )
 
     @staticmethod

@@ -45,9 +45,10 @@ class ProviderOptions(BaseModel):
 
 @dataclass(frozen=True)
 class CallContext:
-    """Who is calling, for fair queueing and for upstream ``user`` fields."""
+    """Who is calling, for fair queueing, access checks and upstream ``user`` fields."""
 
     owner: str
+    principal: Any = None  # danlu.core.keys.Principal; Any keeps the gateway free of core.keys
 
 
 @dataclass(frozen=True)

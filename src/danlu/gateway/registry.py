@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -104,6 +104,7 @@ class ModelRegistry:
         self._providers: list[Provider] = []
         self._models: dict[str, Model] = {}
         self.statuses: list[ProviderStatus] = []
+        self._resolvers: dict[str, tuple[Callable[[str], Model], Callable[[], list[Model]]]] = {}
         self._pending: list[tuple[ProviderConfig, Provider | None, str | None]] = []
         names: set[str] = set()
         for config in configs:
@@ -223,10 +224,20 @@ class ModelRegistry:
         self._providers = []
         self._models = {}
 
+    def add_resolver(
+        self, prefix: str, resolve: Callable[[str], Model], listing: Callable[[], list[Model]]
+    ) -> None:
+        """Serve a family of models named ``prefix…`` that exist outside providers (apps)."""
+        self._resolvers[prefix] = (resolve, listing)
+
     def models(self) -> list[Model]:
-        return list(self._models.values())
+        extra = [m for _, listing in self._resolvers.values() for m in listing()]
+        return list(self._models.values()) + extra
 
     def get(self, name: str) -> Model:
+        for prefix, (resolve, _) in self._resolvers.items():
+            if name.startswith(prefix):
+                return resolve(name)
         model = self._models.get(name)
         if model is None:
             served = ", ".join(sorted(self._models)) or "none"

@@ -21,6 +21,7 @@ from danlu.gateway.schemas import ChatCompletionRequest, CompletionRequest, Embe
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible gateway"])
 
 Caller = Annotated[Principal, Depends(require(Scope.INFERENCE))]
+AnyCaller = Annotated[Principal, Depends(require(None))]
 Svc = Annotated[Services, Depends(get_services)]
 
 
@@ -60,11 +61,14 @@ def _check_capabilities(model: ChatModel, body: ChatCompletionRequest | Completi
 
 @router.post("/chat/completions", summary="Chat, streamed or not", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, caller: Caller, services: Svc
+    body: ChatCompletionRequest, request: Request, caller: AnyCaller, services: Svc
 ) -> StreamingResponse | JSONResponse:
+    # Published apps (model "app:{slug}") check access themselves: their app keys may call them.
+    if not body.model.startswith("app:"):
+        caller.require(Scope.INFERENCE)
     model = services.models.chat(body.model)
     _check_capabilities(model, body)
-    ctx = CallContext(owner=caller.key_id)
+    ctx = CallContext(owner=caller.key_id, principal=caller)
     stamp = Stamp("chat", body.model, include_usage=body.include_usage)
     if body.stream:
         return await stream_response(request, model.stream_chat(body, ctx), stamp)

@@ -1,0 +1,337 @@
+"""Apps as a resource: drafts, published versions, restore, keys, runs and conversations.
+
+The draft is edited freely; ``publish`` compiles it and freezes it as the next
+version, which is what the app's API, its ``app:{slug}`` model and its public
+page run. Every run is recorded with its inputs, outputs, per-node timings,
+tokens and errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from danlu.builder.compiler import Plan, compile_app
+from danlu.builder.dsl import AppSpec, parse_app
+from danlu.builder.runtime import EngineServices, RunEvent, run_app
+from danlu.builder.tables import App, AppRun, AppVersion, Conversation, Message
+from danlu.core.db import Database
+from danlu.core.errors import InvalidRequest, NotFound, PermissionDenied
+from danlu.core.ids import new_id
+from danlu.core.keys import ApiKeys, KeyView, Principal, Scope
+from danlu.core.tables import Membership, Role, User, Workspace, utcnow
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    version: int | None = None  # None: the published version (the draft if asked for)
+    draft: bool = False
+    conversation_id: str | None = None
+    end_user: str | None = None
+
+
+def _slugify(name: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48] or "app"
+    return f"{base}-{os.urandom(3).hex()}"
+
+
+class Apps:
+    def __init__(self, db: Database, keys: ApiKeys, engine: EngineServices):
+        self.db = db
+        self.keys = keys
+        self.engine = engine
+
+    # --- access ---------------------------------------------------------------------
+
+    def _role(self, principal: Principal, workspace_id: str) -> Role | None:
+        with self.db.read() as session:
+            membership = session.get(Membership, (workspace_id, principal.user_id))
+        return Role(membership.role) if membership else None
+
+    def get(self, principal: Principal, app_ref: str, *, write: bool = False) -> App:
+        """An app by id or slug, if the caller may see it (404 otherwise) and edit it if asked."""
+        with self.db.read() as session:
+            app = session.scalar(select(App).where((App.id == app_ref) | (App.slug == app_ref)))
+        if app is None:
+            raise NotFound(f"no app {app_ref!r}", param="app")
+        if principal.app_id is not None:
+            if principal.app_id != app.id or write:
+                raise NotFound(f"no app {app_ref!r}", param="app")
+            return app
+        role = None if principal.is_admin else self._role(principal, app.workspace_id)
+        if role is None and not principal.is_admin:
+            raise NotFound(f"no app {app_ref!r}", param="app")
+        if write and role is not None and not role.at_least(Role.MEMBER):
+            raise PermissionDenied("viewers cannot change apps; ask for the member role")
+        return app
+
+    # --- create, edit, publish -------------------------------------------------------------
+
+    def create(self, principal: Principal, spec: AppSpec) -> App:
+        principal.require(Scope.INFERENCE)
+        compile_app(spec)  # a broken app is refused at the door, with every problem named
+        with self.db.write() as session:
+            app = App(
+                id=new_id("app"),
+                slug=_slugify(spec.app.name),
+                workspace_id=principal.workspace_id,
+                name=spec.app.name,
+                mode=spec.app.mode,
+                description=spec.app.description,
+                draft=spec.to_dict(keep_secrets=True),
+                created_by=principal.username,
+            )
+            session.add(app)
+            return app
+
+    def update_draft(self, principal: Principal, app: App, spec: AppSpec) -> App:
+        compile_app(spec)
+        with self.db.write() as session:
+            stored = session.get(App, app.id)
+            assert stored is not None
+            stored.draft = spec.to_dict(keep_secrets=True)
+            stored.name, stored.mode = spec.app.name, spec.app.mode
+            stored.description = spec.app.description
+            stored.updated_at = utcnow()
+            return stored
+
+    def publish(self, principal: Principal, app: App, note: str = "") -> int:
+        spec = parse_app(app.draft)
+        compile_app(spec)
+        with self.db.write() as session:
+            latest = session.scalar(
+                select(func.max(AppVersion.version)).where(AppVersion.app_id == app.id)
+            )
+            version = (latest or 0) + 1
+            session.add(
+                AppVersion(
+                    app_id=app.id,
+                    version=version,
+                    spec=app.draft,
+                    note=note,
+                    created_by=principal.username,
+                )
+            )
+            stored = session.get(App, app.id)
+            assert stored is not None
+            stored.published_version = version
+            return version
+
+    def versions(self, app: App) -> list[AppVersion]:
+        with self.db.read() as session:
+            return list(
+                session.scalars(
+                    select(AppVersion)
+                    .where(AppVersion.app_id == app.id)
+                    .order_by(AppVersion.version.desc())
+                )
+            )
+
+    def restore(self, principal: Principal, app: App, version: int) -> App:
+        """Make an old version the draft again (publish to make it live)."""
+        with self.db.write() as session:
+            old = session.get(AppVersion, (app.id, version))
+            if old is None:
+                raise NotFound(f"app {app.slug} has no version {version}", param="version")
+            stored = session.get(App, app.id)
+            assert stored is not None
+            stored.draft = old.spec
+            stored.updated_at = utcnow()
+            return stored
+
+    def listing(self, principal: Principal) -> list[App]:
+        with self.db.read() as session:
+            query = select(App).order_by(App.updated_at.desc())
+            if not principal.is_admin:
+                mine = select(Membership.workspace_id).where(
+                    Membership.user_id == principal.user_id
+                )
+                query = query.where(App.workspace_id.in_(mine))
+            return list(session.scalars(query))
+
+    def create_key(self, principal: Principal, app: App, name: str) -> tuple[KeyView, str]:
+        with self.db.read() as session:
+            user = session.get(User, principal.user_id)
+            workspace = session.get(Workspace, app.workspace_id)
+        assert user is not None and workspace is not None
+        return self.keys.create(
+            user, name, scopes=[Scope.INFERENCE], workspace=workspace, app_id=app.id
+        )
+
+    def published_chat_apps(self) -> list[App]:
+        with self.db.read() as session:
+            return list(
+                session.scalars(
+                    select(App).where(
+                        App.published_version.is_not(None), App.mode.in_(["chat", "agent"])
+                    )
+                )
+            )
+
+    # --- running --------------------------------------------------------------------------
+
+    def plan_for(self, app: App, options: RunOptions) -> tuple[Plan, int | None]:
+        if options.draft:
+            return compile_app(parse_app(app.draft)), None
+        version = options.version or app.published_version
+        if version is None:
+            raise InvalidRequest(
+                f"app {app.slug} is not published yet; publish it, or run the "
+                "draft with draft=true",
+                param="app",
+            )
+        with self.db.read() as session:
+            stored = session.get(AppVersion, (app.id, version))
+        if stored is None:
+            raise NotFound(f"app {app.slug} has no version {version}", param="version")
+        return compile_app(parse_app(stored.spec)), version
+
+    def conversation(
+        self, app: App, conversation_id: str | None, end_user: str | None
+    ) -> tuple[str, list[dict[str, str]]]:
+        """The conversation (new if None) and its history as chat messages."""
+        with self.db.write() as session:
+            if conversation_id is None:
+                conversation = Conversation(
+                    id="conv_" + os.urandom(12).hex(), app_id=app.id, end_user=end_user
+                )
+                session.add(conversation)
+                return conversation.id, []
+            found = session.get(Conversation, conversation_id)
+            if found is None or found.app_id != app.id:
+                raise NotFound(
+                    f"no conversation {conversation_id!r} in this app", param="conversation_id"
+                )
+            messages = session.scalars(
+                select(Message)
+                .where(Message.conversation_id == found.id)
+                .order_by(Message.position)
+            )
+            return found.id, [{"role": m.role, "content": m.content} for m in messages]
+
+    def record(
+        self,
+        app: App,
+        version: int | None,
+        inputs: dict[str, Any],
+        events: list[RunEvent],
+        options: RunOptions,
+        conversation_id: str | None,
+        query: str | None,
+    ) -> None:
+        last = events[-1]
+        nodes = [e.data for e in events if e.event == "node_finished"]
+        with self.db.write() as session:
+            session.add(
+                AppRun(
+                    id=str(last.data.get("run_id")),
+                    app_id=app.id,
+                    version=version,
+                    status="succeeded" if last.event == "run_finished" else "failed",
+                    inputs=inputs,
+                    outputs=last.data.get("outputs", {}),
+                    error=last.data.get("error"),
+                    nodes=nodes,
+                    usage=last.data.get("usage", {}),
+                    elapsed_ms=float(last.data.get("elapsed_ms", 0)),
+                    conversation_id=conversation_id,
+                    end_user=options.end_user,
+                )
+            )
+            if conversation_id and query is not None and last.event == "run_finished":
+                position = (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(Message)
+                        .where(Message.conversation_id == conversation_id)
+                    )
+                    or 0
+                )
+                answer = answer_text(events)
+                session.add(
+                    Message(
+                        conversation_id=conversation_id,
+                        position=position,
+                        role="user",
+                        content=query,
+                        run_id=str(last.data.get("run_id")),
+                    )
+                )
+                session.add(
+                    Message(
+                        conversation_id=conversation_id,
+                        position=position + 1,
+                        role="assistant",
+                        content=answer,
+                        run_id=str(last.data.get("run_id")),
+                    )
+                )
+
+    def runs(self, app: App, limit: int = 50) -> list[AppRun]:
+        with self.db.read() as session:
+            return list(
+                session.scalars(
+                    select(AppRun)
+                    .where(AppRun.app_id == app.id)
+                    .order_by(AppRun.created_at.desc())
+                    .limit(limit)
+                )
+            )
+
+
+def answer_text(events: list[RunEvent]) -> str:
+    """A chat app's reply: its answer nodes' text, else its outputs joined."""
+    answers = [str(e.data.get("text", "")) for e in events if e.event == "answer"]
+    if answers:
+        return "".join(answers)
+    outputs = events[-1].data.get("outputs") or {}
+    return "\n".join(str(v) for v in outputs.values())
+
+
+async def execute(
+    apps: Apps,
+    app: App,
+    inputs: dict[str, Any],
+    options: RunOptions,
+    owner: str,
+    query: str | None = None,
+    history: list[dict[str, str]] | None = None,
+) -> AsyncGenerator[RunEvent, None]:
+    """Run an app (published version by default) and record the run when it ends.
+
+    Chat apps keep their conversation server-side unless ``history`` is given (stateless
+    OpenAI-style callers send the whole conversation each time).
+    """
+    plan, version = await asyncio.to_thread(apps.plan_for, app, options)
+    conversation_id: str | None = None
+    if history is None and app.mode in ("chat", "agent"):
+        conversation_id, history = await asyncio.to_thread(
+            apps.conversation, app, options.conversation_id, options.end_user
+        )
+    system = {
+        "query": query or "",
+        "user": options.end_user or "",
+        "app_id": app.id,
+        "conversation_id": conversation_id or "",
+        "history": history,
+    }
+    events: list[RunEvent] = []
+    stream = run_app(plan, apps.engine, inputs, system=system, owner=owner)
+    try:
+        async for event in stream:
+            if event.event == "run_started" and conversation_id:
+                event.data["conversation_id"] = conversation_id
+            events.append(event)
+            yield event
+    finally:
+        await stream.aclose()
+        if events and events[-1].event in ("run_finished", "run_failed"):
+            await asyncio.to_thread(
+                apps.record, app, version, inputs, events, options, conversation_id, query
+            )
