@@ -34,6 +34,7 @@ from danlu.api.state import Services
 from danlu.builder.app_model import install as install_app_models
 from danlu.builder.apps import Apps
 from danlu.builder.runtime import EngineServices
+from danlu.builder.ssrf import parse_allowlist
 from danlu.core.bootstrap import open_core
 from danlu.core.plugins import plugin_manager
 from danlu.core.settings import Settings
@@ -85,7 +86,10 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             embedded_gguf_path(),
             settings.home,
         )
-        apps = Apps(core.db, core.keys, EngineServices(models=registry))
+        engine = EngineServices(
+            models=registry, http_allow=parse_allowlist(settings.builder_http_allow)
+        )
+        apps = Apps(core.db, core.keys, engine)
         app.state.apps = apps
         install_app_models(apps, registry)
         serving = HubServing(core.db, repos, core.blobs, registry, settings)

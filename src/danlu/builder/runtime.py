@@ -28,6 +28,7 @@ from danlu.builder.compiler import ERROR_HANDLE, Plan
 from danlu.builder.dsl import Edge
 from danlu.builder.nodes.base import NodeContext, NodeResult, NodeType
 from danlu.builder.nodes.flow import StartNode
+from danlu.builder.ssrf import Network
 from danlu.builder.variables import VariablePool
 from danlu.core.errors import DanluError, InvalidRequest
 from danlu.gateway.registry import ModelRegistry
@@ -41,9 +42,11 @@ class EdgeState(StrEnum):
 
 @dataclass
 class EngineServices:
-    """What nodes may call: models only through the gateway."""
+    """What nodes may call: models only through the gateway; the outside web behind a guard."""
 
     models: ModelRegistry
+    # Private ranges an admin lets HTTP nodes reach (DANLU_BUILDER_HTTP_ALLOW); empty: none.
+    http_allow: list[Network] = field(default_factory=list)
 
 
 @dataclass

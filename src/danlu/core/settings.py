@@ -134,6 +134,13 @@ SPECS: tuple[SettingSpec, ...] = (
         "Largest single file the hub accepts (LFS uploads).",
     ),
     SettingSpec(
+        "builder_http_allow",
+        str,
+        "",
+        "Comma-separated addresses or CIDR ranges (e.g. 10.0.0.0/8) that apps' HTTP nodes may "
+        "reach although they are private; by default only public addresses are allowed.",
+    ),
+    SettingSpec(
         "hub_inline_upload_bytes",
         int,
         64 * 1024**2,
@@ -169,6 +176,7 @@ class Settings:
     secret_key: str = field(repr=False)
     hub_anonymous_read: bool
     hub_max_file_bytes: int
+    builder_http_allow: str
     hub_inline_upload_bytes: int
     hub_max_commit_bytes: int
 

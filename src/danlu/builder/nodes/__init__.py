@@ -11,6 +11,7 @@ from danlu.builder.nodes.flow import (
     TemplateNode,
     VariableAggregatorNode,
 )
+from danlu.builder.nodes.http import HttpRequestNode
 from danlu.builder.nodes.llm import LLMNode
 
 NODE_TYPES: dict[str, type[NodeType]] = {
@@ -23,6 +24,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         IfElseNode,
         VariableAggregatorNode,
         LLMNode,
+        HttpRequestNode,
     )
 }
 
