@@ -458,3 +458,63 @@ def test_cancelling_the_consumer_cancels_nodes(services: EngineServices) -> None
         assert all(t.done() for t in pending)
 
     asyncio.run(scenario())
+
+
+def test_code_node_runs_sandboxed(services: EngineServices) -> None:
+    code = (
+        "def main(text, n):\n    print('working')\n"
+        "    return {'words': len(text.split()) * n, 'upper': text.upper()}\n"
+    )
+    spec = app(
+        [
+            START,
+            {
+                "id": "count",
+                "type": "code",
+                "config": {
+                    "code": code,
+                    "inputs": [
+                        {"name": "text", "selector": "start.query"},
+                        {"name": "n", "selector": "start.count"},
+                    ],
+                    "outputs": {"words": "integer", "upper": "string"},
+                },
+            },
+            end(words="{{ count.words }}", upper="{{ count.upper }}"),
+        ],
+        [("start", "count"), ("count", "end")],
+    )
+    record, events = run(services, spec, {"query": "a b c", "count": 2})
+    assert record.status == "succeeded", record.error
+    assert record.outputs == {"words": "6", "upper": "A B C"}
+    assert any(e.event == "node_log" and "working" in e.data["stdout"] for e in events)
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("def main():\n    while True: pass\n", "longer than 2 s"),
+        ("def main():\n    return {'x': open('/etc/passwd').read()}\n", "forbade"),
+        (
+            "def main():\n    import socket\n    socket.create_connection(('127.0.0.1', 80))\n",
+            "forbade",
+        ),
+        ("def main():\n    return {'x': 'not an int'}\n", "declared integer"),
+    ],
+)
+def test_code_node_contains_bad_code(services: EngineServices, code: str, says: str) -> None:
+    spec = app(
+        [
+            START,
+            {
+                "id": "bad",
+                "type": "code",
+                "config": {"code": code, "outputs": {"x": "integer"}, "timeout_seconds": 2},
+            },
+            end(x="{{ bad.x }}"),
+        ],
+        [("start", "bad"), ("bad", "end")],
+    )
+    record, _ = run(services, spec, {"query": "q"})
+    assert record.status == "failed"
+    assert says in (record.error or "").lower(), record.error

@@ -19,12 +19,13 @@ The user's code runs in this same process, so it can write to that pipe too; the
 therefore treats the reply as untrusted (it re-checks its shape and size) -- forging a reply
 only lets the code return what it could have returned anyway.
 
-Before any user code runs, in this order: resource limits; a user + network namespace (if
-the kernel allows); ``PR_SET_NO_NEW_PRIVS``; every capability dropped; Landlock (files: read
-the Python installation, read/write the scratch directory, nothing else; TCP: nothing;
-signals and abstract UNIX sockets: only within the sandbox); a seccomp filter (no sockets,
-processes, exec, ptrace, mounts, namespaces, kernel keyrings, ...: the calls fail with EPERM);
-and an audit hook. ``docs/sandbox.md`` says what each layer blocks and what it does not.
+Before any user code runs, in this order: resource limits; user, network and mount
+namespaces and a size-limited tmpfs over the scratch directory (where the kernel allows);
+``PR_SET_NO_NEW_PRIVS``; every capability dropped; Landlock (files: read the Python
+installation, read/write the scratch directory, nothing else; TCP: nothing; signals and
+abstract UNIX sockets: only within the sandbox); a seccomp filter (no sockets, processes,
+exec, ptrace, mounts, namespaces, kernel keyrings, ...: the calls fail with EPERM); and an
+audit hook. ``docs/sandbox.md`` says what each layer blocks and what it does not.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import signal
 import socket
 import sys
 import traceback
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -53,6 +55,8 @@ _ulong = ctypes.c_ulong
 _libc.prctl.argtypes = [ctypes.c_int, _ulong, _ulong, _ulong, _ulong]
 _libc.unshare.restype = ctypes.c_int
 _libc.unshare.argtypes = [ctypes.c_int]
+_libc.mount.restype = ctypes.c_int
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _ulong, ctypes.c_char_p]
 
 PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
@@ -61,6 +65,13 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REC = 1 << 14
+MS_PRIVATE = 1 << 18
+SCRATCH_FILES = 4096  # inodes on the scratch tmpfs
 CLONE_THREAD = 0x00010000
 
 
@@ -260,9 +271,9 @@ def seccomp_program(machine: str, pid: int) -> list[Insn]:
     # Signals, limits and scheduling: this process only (0 means "self" for these calls).
     prog += _allow_if_arg_in(table["kill"], 0, [pid, 0])
     prog += _allow_if_arg_in(table["tgkill"], 0, [pid])
-    for name in ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setparam"):
+    for name in ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setparam",
+                 "sched_setattr"):  # fmt: skip
         prog += _allow_if_arg_in(table[name], 0, [0, pid])
-    prog += _allow_if_arg_in(table["sched_setattr"], 0, [0, pid])
     prog.append(_ret(SECCOMP_RET_ALLOW))
     return prog
 
@@ -400,17 +411,34 @@ def apply_landlock(scratch: str) -> int:
 
 
 def apply_namespaces() -> None:
-    """A new user namespace (for the right to make the rest) and an empty network namespace."""
+    """New user, network and mount namespaces: the network one is empty (no interfaces but a
+    loopback that is down); the user one gives the right to make the others and to mount."""
     uid, gid = os.geteuid(), os.getegid()
-    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS) != 0:
+        raise LayerUnavailable(f"namespaces: unshare refused: {_errno_text(ctypes.get_errno())}")
+    # Map our own ids, so files we create in the scratch directory have an owner. We are in
+    # the new namespaces already: failing here must stop the run, not downgrade it.
+    try:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                           ("gid_map", f"{gid} {gid} 1")):  # fmt: skip
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    except OSError as exc:
+        raise RuntimeError(f"cannot map ids in the new user namespace: {exc}") from None
+
+
+def mount_scratch_tmpfs(scratch: str, size: int) -> None:
+    """Cover the scratch directory with a tmpfs of bounded size and file count (only in our
+    mount namespace: the server still sees the empty directory it made)."""
+    if _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         raise LayerUnavailable(
-            f"network namespace: unshare refused: {_errno_text(ctypes.get_errno())}"
+            f"tmpfs: cannot make mounts private: {_errno_text(ctypes.get_errno())}"
         )
-    # Map our own ids, so files we create in the scratch directory have an owner.
-    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
-                       ("gid_map", f"{gid} {gid} 1")):  # fmt: skip
-        with open(f"/proc/self/{name}", "w") as f:
-            f.write(text)
+    options = f"size={size},nr_inodes={SCRATCH_FILES},mode=0700".encode()
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if _libc.mount(b"tmpfs", os.fsencode(scratch), b"tmpfs", flags, options) != 0:
+        raise LayerUnavailable(f"tmpfs: mount refused: {_errno_text(ctypes.get_errno())}")
+    os.chdir(scratch)  # the old working directory is the directory underneath
 
 
 class _CapHeader(ctypes.Structure):
@@ -449,27 +477,50 @@ _AUDIT_DENIED = (
 )  # fmt: skip
 
 
-def make_audit_hook() -> Callable[[str, tuple[Any, ...]], None]:
-    """The hook. Its constants live in its closure, not in this module's globals, which the
-    user's code could reach (this file runs as ``__main__``); replacing the hook's code or
-    defaults is itself an audited event that it refuses."""
-    denied = _AUDIT_DENIED
-    me = os.getpid()
-    af_unix = int(socket.AF_UNIX)
+_FUNCTION_INTERNALS = ("__code__", "__defaults__", "__kwdefaults__")
 
-    def hook(event: str, args: tuple[Any, ...]) -> None:
+
+def make_audit_hook() -> Callable[[str, tuple[Any, ...]], None]:
+    """The hook, self-contained: every name it uses is bound as a default argument, so the
+    user's code cannot swap its constants or builtins through this module's globals (this
+    file runs as ``__main__``), and replacing the hook's own code or defaults is refused."""
+
+    def hook(
+        event: str,
+        args: tuple[Any, ...],
+        denied: tuple[str, ...] = _AUDIT_DENIED,
+        me: int = os.getpid(),
+        af_unix: int = int(socket.AF_UNIX),
+        internals: tuple[str, ...] = _FUNCTION_INTERNALS,
+        forbid: type[Exception] = PermissionError,
+        length: Callable[[tuple[Any, ...]], int] = len,
+        function: type[types.FunctionType] = types.FunctionType,
+        type_of: Callable[[object], type] = type,
+        own_code: object = None,
+    ) -> None:
         if event.startswith("socket."):
-            if event == "socket.__new__" and len(args) > 1 and args[1] == af_unix:
+            if event == "socket.__new__" and length(args) > 1 and args[1] == af_unix:
                 return  # UNIX socket objects (socketpair); seccomp forbids socket() itself
-            raise PermissionError(f"sandbox: network access is not allowed ({event})")
+            raise forbid(f"sandbox: network access is not allowed ({event})")
         if event == "os.kill" and args and args[0] in (0, me):
             return  # signalling itself (seccomp allows this too)
         if event.startswith(denied):
-            raise PermissionError(f"sandbox: {event} is not allowed")
-        if event == "object.__setattr__" and args and args[0] is hook:
-            raise PermissionError("sandbox: the audit hook cannot be changed")
+            raise forbid(f"sandbox: {event} is not allowed")
+        if (
+            event == "object.__setattr__"
+            and length(args) > 1
+            and args[1] in internals
+            and type_of(args[0]) is function
+            and args[0].__code__ is own_code
+        ):
+            raise forbid("sandbox: the audit hook cannot be changed")
 
-    return hook
+    # The same code again, now knowing its own (immutable) code object.
+    defaults = (*(hook.__defaults__ or ())[:-1], hook.__code__)
+    bound: Callable[[str, tuple[Any, ...]], None] = types.FunctionType(
+        hook.__code__, {"__builtins__": builtins}, "sandbox_audit_hook", defaults
+    )
+    return bound
 
 
 # ---------------------------------------------------------------- running the code
@@ -603,6 +654,10 @@ def set_rlimits(limits: dict[str, Any]) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def is_on(state: str) -> bool:
+    return state == "on" or state.startswith("on ")
+
+
 def confine(request: dict[str, Any]) -> dict[str, str]:
     """Apply every layer; return each one's state ("on", or "off: why")."""
     disabled = set(request.get("disable", ()))
@@ -622,6 +677,11 @@ def confine(request: dict[str, Any]) -> dict[str, str]:
             layers[name] = f"on (ABI {result})" if name == "landlock" else "on"
 
     attempt("netns", apply_namespaces)
+    if is_on(layers["netns"]):
+        size = int(request["limits"]["memory_bytes"])
+        attempt("tmpfs", lambda: mount_scratch_tmpfs(request["scratch"], size))
+    else:
+        layers["tmpfs"] = "off: needs the namespaces"
     try:
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
     except OSError as exc:
@@ -635,10 +695,6 @@ def confine(request: dict[str, Any]) -> dict[str, str]:
 
 
 REQUIRED = ("landlock", "seccomp")
-
-
-def is_on(state: str) -> bool:
-    return state == "on" or state.startswith("on ")
 
 
 def serve(request: dict[str, Any], out: _Capture) -> dict[str, Any]:

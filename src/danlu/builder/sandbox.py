@@ -7,11 +7,12 @@ stdin, and reads back main()'s dict (and what the code printed) as JSON. The eve
 never blocked, and the whole process group is killed on the wall-clock deadline, on an output
 flood, or when the awaiting task is cancelled.
 
-The child confines itself before the code runs: resource limits, user + network namespaces
-(when the kernel allows), no capabilities, Landlock, seccomp and an audit hook. Landlock and
-seccomp are required: without either the run is refused (``SandboxError`` "forbidden" naming
-what is missing) unless the caller passes ``allow_degraded=True``. docs/sandbox.md lists
-what each layer blocks and the known gaps.
+The child confines itself before the code runs: resource limits, user + network + mount
+namespaces with a size-limited tmpfs as scratch directory (where the kernel allows), no
+capabilities, Landlock, seccomp and an audit hook. Landlock and seccomp are required: without
+either the run is refused (``SandboxError`` "forbidden" naming what is missing) unless the
+caller passes ``allow_degraded=True``. docs/sandbox.md lists what each layer blocks and the
+known gaps.
 """
 
 from __future__ import annotations
@@ -43,15 +44,22 @@ _CHILD = Path(__file__).with_name("_sandbox_child.py")
 # What the child writes to stderr (its own crash reports; raw writes to fd 1 or 2) beyond this
 # is dropped; beyond output_bytes the run is stopped as an output flood.
 _STDERR_KEEP = 16 * 1024
-# Room for the reply's JSON framing and escaping (\uXXXX is 6 bytes for up to 3 of UTF-8).
+# The reply is ASCII JSON: main()'s result (at most output_bytes as UTF-8 JSON) grows up to 3x
+# (an astral character, 4 bytes, becomes a 12-byte surrogate pair escape), the captured stdout
+# (at most output_bytes of UTF-8) up to 6x (a control character becomes \u00XX); plus framing.
+_REPLY_FACTOR = 10
 _REPLY_OVERHEAD = 64 * 1024
 
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Per-run limits. Memory is address space (RLIMIT_AS); files in the scratch directory
-    may each grow to ``memory_bytes`` too; ``output_bytes`` bounds main()'s JSON result and,
-    separately, the captured stdout (which is truncated, not an error)."""
+    """Per-run limits.
+
+    ``memory_bytes`` caps the child's address space (RLIMIT_AS), each file it writes
+    (RLIMIT_FSIZE) and, where the kernel allows the tmpfs scratch directory, the scratch
+    directory's total size. ``output_bytes`` caps main()'s result as UTF-8 JSON (over it is an
+    "output" error) and, separately, the captured stdout (truncated past it, not an error).
+    """
 
     wall_seconds: float = 10.0
     cpu_seconds: int = 5
@@ -124,8 +132,8 @@ async def _execute(
     disable: Collection[str] = (),
 ) -> tuple[SandboxResult, dict[str, str]]:
     """run_code, plus the state of each isolation layer. ``disable`` (for tests) makes the
-    child treat the named layers ("netns", "capabilities", "landlock", "seccomp", "audit")
-    as unavailable, which exercises the fail-closed path and each remaining layer alone."""
+    child treat the named layers ("netns", "tmpfs", "capabilities", "landlock", "seccomp",
+    "audit") as unavailable, which exercises the fail-closed path and each layer alone."""
     if not isinstance(code, str):
         raise SandboxError("bad_code", "the code must be a string")
     if not isinstance(inputs, dict) or not all(isinstance(k, str) for k in inputs):
@@ -196,17 +204,16 @@ async def _supervise(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
 
-    reply_cap = 7 * limits.output_bytes + _REPLY_OVERHEAD
+    reply_cap = _REPLY_FACTOR * limits.output_bytes + _REPLY_OVERHEAD
     try:
         try:
-            reply, errors = await asyncio.wait_for(
+            reply, errors, returncode = await asyncio.wait_for(
                 _converse(proc, request, reply_cap, limits.output_bytes, kill),
                 timeout=limits.wall_seconds,
             )
         except TimeoutError:
             kill("timeout")
-            reply, errors = b"", b""
-        returncode = await proc.wait()
+            reply, errors, returncode = b"", b"", await proc.wait()
     finally:
         # Cancelled, or anything unexpected: never leave the child running.
         kill("cancelled")
@@ -222,7 +229,8 @@ async def _converse(
     reply_cap: int,
     stderr_cap: int,
     kill: Callable[[str], None],
-) -> tuple[bytes, bytes]:
+) -> tuple[bytes, bytes, int]:
+    """Send the request, collect the reply and stderr (bounded), wait for the exit status."""
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
 
     async def feed(stream: asyncio.StreamWriter) -> None:
@@ -250,7 +258,9 @@ async def _converse(
         drain(proc.stdout, reply_cap, reply_cap),
         drain(proc.stderr, stderr_cap, _STDERR_KEEP),
     )
-    return reply, errors
+    # The pipes can close before the process ends (the code may close them itself): the exit
+    # is awaited under the same deadline.
+    return reply, errors, await proc.wait()
 
 
 def _outcome(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from danlu.builder.nodes.base import NodeType
+from danlu.builder.nodes.code import CodeNode
 from danlu.builder.nodes.flow import (
     AnswerNode,
     EndNode,
@@ -25,6 +26,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         VariableAggregatorNode,
         LLMNode,
         HttpRequestNode,
+        CodeNode,
     )
 }
 
