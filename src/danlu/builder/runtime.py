@@ -47,6 +47,8 @@ class EngineServices:
     models: ModelRegistry
     # Private ranges an admin lets HTTP nodes reach (DANLU_BUILDER_HTTP_ALLOW); empty: none.
     http_allow: list[Network] = field(default_factory=list)
+    # The knowledge pillar's retriever (nodes/knowledge.py Retriever); None until it exists.
+    retriever: Any = None
 
 
 @dataclass

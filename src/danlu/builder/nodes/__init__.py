@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from danlu.builder.nodes.base import NodeType
 from danlu.builder.nodes.code import CodeNode
+from danlu.builder.nodes.extract import ParameterExtractorNode, QuestionClassifierNode
 from danlu.builder.nodes.flow import (
     AnswerNode,
     EndNode,
@@ -13,6 +14,7 @@ from danlu.builder.nodes.flow import (
     VariableAggregatorNode,
 )
 from danlu.builder.nodes.http import HttpRequestNode
+from danlu.builder.nodes.knowledge import KnowledgeRetrievalNode
 from danlu.builder.nodes.llm import LLMNode
 
 NODE_TYPES: dict[str, type[NodeType]] = {
@@ -27,6 +29,9 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         LLMNode,
         HttpRequestNode,
         CodeNode,
+        QuestionClassifierNode,
+        ParameterExtractorNode,
+        KnowledgeRetrievalNode,
     )
 }
 

@@ -1,0 +1,71 @@
+"""The knowledge-retrieval node: the contract, ready for the knowledge bases to fill.
+
+The node asks ``services.retriever`` (a :class:`Retriever`) for passages; the
+knowledge-base pillar provides one. Until a server has it, the node fails with
+a message that says so, and the compiler already checks its wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal, Protocol
+
+from pydantic import Field
+
+from danlu.builder.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType, reads_selector
+from danlu.builder.variables import VarType
+from danlu.core.errors import ModelUnavailable
+
+
+class Retriever(Protocol):
+    async def retrieve(
+        self,
+        owner: str,
+        knowledge_bases: list[str],
+        query: str,
+        *,
+        mode: str,
+        top_k: int,
+        score_threshold: float | None,
+    ) -> list[dict[str, Any]]:
+        """Ranked passages: {"text", "document", "position", "score", ...} each."""
+
+
+class RetrievalConfig(NodeConfig):
+    knowledge_bases: list[str] = Field(min_length=1)
+    query: str = "sys.query"
+    mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
+    top_k: int = Field(default=5, ge=1, le=100)
+    score_threshold: float | None = None
+
+
+class KnowledgeRetrievalNode(NodeType):
+    type = "knowledge_retrieval"
+    Config = RetrievalConfig
+
+    def outputs(self) -> dict[str, VarType]:
+        return {"passages": "array", "context": "string"}
+
+    def reads(self) -> Iterator[tuple[str, str, VarType]]:
+        assert isinstance(self.config, RetrievalConfig)
+        return reads_selector(self.config.query, "string")
+
+    async def run(self, ctx: NodeContext) -> NodeResult:
+        assert isinstance(self.config, RetrievalConfig)
+        retriever: Retriever | None = getattr(ctx.services, "retriever", None)
+        if retriever is None:
+            raise ModelUnavailable(
+                "this server has no knowledge bases yet, so "
+                f"{self.id} cannot retrieve; they arrive with the knowledge pillar"
+            )
+        config = self.config
+        passages = await retriever.retrieve(
+            ctx.owner,
+            config.knowledge_bases,
+            str(ctx.pool.get(config.query)),
+            mode=config.mode,
+            top_k=config.top_k,
+            score_threshold=config.score_threshold,
+        )
+        context = "\n\n".join(f"[{i}] {p.get('text', '')}" for i, p in enumerate(passages, start=1))
+        return NodeResult({"passages": passages, "context": context})
