@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -518,3 +519,98 @@ def test_code_node_contains_bad_code(services: EngineServices, code: str, says: 
     record, _ = run(services, spec, {"query": "q"})
     assert record.status == "failed"
     assert says in (record.error or "").lower(), record.error
+
+
+def _iteration(parallelism: int, body: list[dict[str, Any]], output: str) -> dict[str, Any]:
+    start = {
+        "id": "start",
+        "type": "start",
+        "config": {
+            "inputs": [{"name": "items", "type": "array"}, {"name": "suffix", "type": "string"}]
+        },
+    }
+    return app(
+        [
+            start,
+            {
+                "id": "each",
+                "type": "iteration",
+                "config": {
+                    "items": "start.items",
+                    "inputs": {"suffix": "start.suffix"},
+                    "parallelism": parallelism,
+                    "output": output,
+                    "graph": {
+                        "nodes": [{"id": "s", "type": "start"}, *body],
+                        "edges": [{"source": "s", "target": body[0]["id"]}]
+                        + [
+                            {"source": a["id"], "target": b["id"]}
+                            for a, b in itertools.pairwise(body)
+                        ],
+                    },
+                },
+            },
+            {
+                "id": "end",
+                "type": "end",
+                "config": {"outputs": [{"name": "all", "selector": "each.results"}]},
+            },
+        ],
+        [("start", "each"), ("each", "end")],
+    )
+
+
+def test_iteration_runs_a_subgraph_per_item(services: EngineServices) -> None:
+    body = [
+        {
+            "id": "t",
+            "type": "template",
+            "config": {"template": "{{ s.index }}:{{ s.item }}{{ s.suffix }}"},
+        },
+        {
+            "id": "done",
+            "type": "end",
+            "config": {"outputs": [{"name": "r", "value": "{{ t.output }}"}]},
+        },
+    ]
+    record, events = run(
+        services, _iteration(2, body, "done.r"), {"items": ["a", "b", "c"], "suffix": "!"}
+    )
+    assert record.status == "succeeded", record.error
+    assert record.outputs == {"all": ["0:a!", "1:b!", "2:c!"]}
+    assert sum(e.event == "iteration_item" for e in events) == 3
+
+
+def test_iteration_items_run_in_parallel(services: EngineServices) -> None:
+    body = [
+        {
+            "id": "slow",
+            "type": "llm",
+            "config": {
+                "model": "instant",
+                "prompt": [{"role": "user", "text": "SLOW {{ s.item }}"}],
+            },
+        },
+        {
+            "id": "done",
+            "type": "end",
+            "config": {"outputs": [{"name": "r", "value": "{{ slow.text }}"}]},
+        },
+    ]
+    record, _ = run(
+        services, _iteration(4, body, "done.r"), {"items": ["1", "2", "3", "4"], "suffix": ""}
+    )
+    assert record.status == "succeeded", record.error
+    assert record.elapsed_ms < 1500, record.elapsed_ms  # four 0.5 s items at once, not 2 s
+
+
+def test_iteration_subgraph_errors_are_compile_errors() -> None:
+    body = [
+        {"id": "t", "type": "template", "config": {"template": "{{ s.nope }}"}},
+        {"id": "done", "type": "end", "config": {"outputs": [{"name": "r", "value": "x"}]}},
+    ]
+    with pytest.raises(CompileError, match=r"node each: sub-graph: .*s has no output 'nope'"):
+        compile_app(parse_app(_iteration(1, body, "done.r")))
+    body[0]["config"]["template"] = "ok"
+    with pytest.raises(CompileError, match="not an output of its sub-graph"):
+        compile_app(parse_app(_iteration(1, body, "done.missing")))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from danlu.builder.dsl import AppSpec, Edge
+from danlu.builder.dsl import AppSpec, Edge, parse_app
 from danlu.builder.nodes import NODE_TYPES
 from danlu.builder.nodes.base import NodeType
 from danlu.builder.variables import SYSTEM, SYSTEM_VARIABLES, TemplateError, compatible
@@ -90,7 +90,16 @@ def compile_app(spec: AppSpec) -> Plan:
             at = ".".join(str(p) for p in first["loc"])
             problems.append(Problem(where, f"config {at}: {first['msg']}"))
             continue
-        nodes[node.id] = node_type(node, config)
+        instance = node_type(node, config)
+        nested = instance.subgraph()
+        if nested is not None:
+            try:
+                instance.sub_plan = compile_app(parse_app(nested))
+            except InvalidRequest as exc:
+                problems.append(Problem(where, f"sub-graph: {exc.message}"))
+                continue
+        problems += [Problem(where, message) for message in instance.problems()]
+        nodes[node.id] = instance
 
     plan = Plan(spec, nodes)
     plan.incoming = defaultdict(list)

@@ -124,13 +124,26 @@ class _Execution:
             {e.target for e in self.plan.outgoing.get(node_id, []) if self._ready(e.target)}
         )
 
+    async def _run_subgraph(self, plan: Plan, inputs: dict[str, Any]) -> RunRecord:
+        """A nested graph's run, sharing this run's services, system variables and owner."""
+        system = {k: v for k, v in self.pool.outputs("sys").items() if k != "run_id"}
+        record, _ = await run_to_end(plan, self.services, inputs, system=system, owner=self.owner)
+        return record
+
     async def _run_node(self, node: NodeType) -> NodeResult:
         strategy = node.node.errors
         attempt = 0
         while True:
             attempt += 1
             try:
-                ctx = NodeContext(self.pool, self.services, self.emit, self.run_id, self.owner)
+                ctx = NodeContext(
+                    self.pool,
+                    self.services,
+                    self.emit,
+                    self.run_id,
+                    self.owner,
+                    run_subgraph=self._run_subgraph,
+                )
                 return await node.run(ctx)
             except asyncio.CancelledError:
                 raise

@@ -14,6 +14,7 @@ from danlu.builder.nodes.flow import (
     VariableAggregatorNode,
 )
 from danlu.builder.nodes.http import HttpRequestNode
+from danlu.builder.nodes.iteration import IterationNode
 from danlu.builder.nodes.knowledge import KnowledgeRetrievalNode
 from danlu.builder.nodes.llm import LLMNode
 
@@ -32,6 +33,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         QuestionClassifierNode,
         ParameterExtractorNode,
         KnowledgeRetrievalNode,
+        IterationNode,
     )
 }
 

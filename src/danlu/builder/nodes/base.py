@@ -44,6 +44,8 @@ class NodeContext:
     emit: Emit
     run_id: str
     owner: str
+    # Runs a compiled nested graph (iteration, loop) with inputs; returns its RunRecord.
+    run_subgraph: Callable[[Any, dict[str, Any]], Awaitable[Any]] | None = None
 
 
 class NodeType(ABC):
@@ -74,6 +76,17 @@ class NodeType(ABC):
     def reads(self) -> Iterator[tuple[str, str, VarType]]:
         """(node_id, output, expected type) this node reads; the compiler checks each."""
         return iter(())
+
+    # Set by the compiler for nodes that hold a nested graph (see :meth:`subgraph`).
+    sub_plan: Any = None
+
+    def subgraph(self) -> dict[str, Any] | None:
+        """A nested app spec (as a dict) the compiler should compile, or None."""
+        return None
+
+    def problems(self) -> list[str]:
+        """Problems inside the node itself, found at compile time (after ``sub_plan`` is set)."""
+        return []
 
     def handles(self) -> set[str]:
         """Branch handles a branching node may take."""

@@ -21,7 +21,7 @@ from danlu.core.errors import InvalidRequest
 
 class InputField(NodeConfig):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-    type: Literal["string", "number", "integer", "boolean", "object", "array"] = "string"
+    type: Literal["string", "number", "integer", "boolean", "object", "array", "any"] = "string"
     required: bool = True
     default: Any = None
     description: str = ""
@@ -66,7 +66,9 @@ class StartNode(NodeType):
             value = given[field.name]
             actual = type_of(value)
             wanted = field.type
-            if not (actual == wanted or (actual == "integer" and wanted == "number")):
+            if wanted != "any" and not (
+                actual == wanted or (actual == "integer" and wanted == "number")
+            ):
                 raise InvalidRequest(
                     f"input {field.name!r} must be a {wanted}, not a {actual}",
                     param=f"inputs.{field.name}",
