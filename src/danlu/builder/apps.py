@@ -46,6 +46,7 @@ class Apps:
         self.db = db
         self.keys = keys
         self.engine = engine
+        self._plans: dict[tuple[str, int], Plan] = {}
 
     # --- access ---------------------------------------------------------------------
 
@@ -179,6 +180,17 @@ class Apps:
     def plan_for(self, app: App, options: RunOptions) -> tuple[Plan, int | None]:
         if options.draft:
             return compile_app(parse_app(app.draft)), None
+        version = options.version or app.published_version
+        cached = self._plans.get((app.id, version or 0))
+        if cached is not None:  # published versions never change, so their plans are kept
+            return cached, version
+        plan, version = self._compile_version(app, options)
+        if len(self._plans) > 1000:
+            self._plans.clear()
+        self._plans[(app.id, version or 0)] = plan
+        return plan, version
+
+    def _compile_version(self, app: App, options: RunOptions) -> tuple[Plan, int | None]:
         version = options.version or app.published_version
         if version is None:
             raise InvalidRequest(

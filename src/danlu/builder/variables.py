@@ -8,10 +8,11 @@ string, and a template cannot reach Python internals.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -46,10 +47,21 @@ def selector_parts(selector: str) -> tuple[str, str]:
     return head, tail
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str) -> Template:
+    """Templates are compiled once per process: the sandbox's templates are immutable."""
+    return _ENV.from_string(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(source: str) -> nodes.Template:
+    return _ENV.parse(source)
+
+
 def template_references(source: str) -> Iterator[tuple[str, str]]:
     """Every ``name.attribute`` a template reads (for the compiler's checks)."""
     try:
-        tree = _ENV.parse(source)
+        tree = _parsed(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template error on line {exc.lineno}: {exc.message}") from None
     # Loop variables and {% set %} names are the template's own, not node outputs.
@@ -70,7 +82,7 @@ def template_references(source: str) -> Iterator[tuple[str, str]]:
 
 def template_names(source: str) -> set[str]:
     """Bare names a template reads (loop variables excluded)."""
-    tree = _ENV.parse(source)
+    tree = _parsed(source)
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     return {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"} - assigned
 
@@ -100,10 +112,10 @@ class VariablePool:
 
     def render(self, source: str, extra: dict[str, Any] | None = None) -> str:
         """Render a template against the pool (and ``extra`` names)."""
-        context: dict[str, Any] = {key: dict(value) for key, value in self._values.items()}
-        context.update(extra or {})
+        # A shallow merge, not a copy of every output: the sandbox cannot mutate values.
+        context: dict[str, Any] = {**self._values, **(extra or {})}
         try:
-            return _ENV.from_string(source).render(context)
+            return _compiled(source).render(context)
         except UndefinedError as exc:
             raise TemplateError(f"template reads a value this run does not have: {exc}") from None
         except SecurityError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from danlu.builder.nodes.agent import AgentNode
 from danlu.builder.nodes.base import NodeType
 from danlu.builder.nodes.code import CodeNode
 from danlu.builder.nodes.extract import ParameterExtractorNode, QuestionClassifierNode
@@ -34,6 +35,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         ParameterExtractorNode,
         KnowledgeRetrievalNode,
         IterationNode,
+        AgentNode,
     )
 }
 

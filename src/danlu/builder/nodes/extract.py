@@ -27,15 +27,14 @@ async def ask_json(
     schema: dict[str, Any],
     node_id: str,
     *,
-    seed: int | None = None,
+    max_tokens: int = 128,
 ) -> tuple[Any, dict[str, int]]:
     """One schema-constrained chat call; the parsed JSON and the usage."""
     request = ChatCompletionRequest.model_validate(
         {
             "model": model_name,
             "temperature": 0,
-            "max_tokens": 256,
-            "seed": seed,
+            "max_tokens": max_tokens,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
             "response_format": {
                 "type": "json_schema",
@@ -100,7 +99,13 @@ class QuestionClassifierNode(NodeType):
             "required": ["class"],
         }
         data, usage = await ask_json(
-            ctx, config.model, system, str(ctx.pool.get(config.query)), schema, self.id
+            ctx,
+            config.model,
+            system,
+            str(ctx.pool.get(config.query)),
+            schema,
+            self.id,
+            max_tokens=32,
         )
         chosen = data.get("class") if isinstance(data, dict) else None
         if chosen not in ids:
