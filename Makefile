@@ -34,6 +34,8 @@ format: install
 
 bench: install
 	$(BIN)/python bench/embedded_tokens_per_second.py
+	$(BIN)/python bench/hub_throughput.py
+	$(BIN)/python bench/builder_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
