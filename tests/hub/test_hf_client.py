@@ -89,6 +89,11 @@ def test_create_upload_download_roundtrip(
     assert {"sub", "sub/notes.txt", "weights.safetensors"} <= tree
     top = {e.path for e in api.list_repo_tree("admin/roundtrip")}
     assert "sub/notes.txt" not in top and "sub" in top
+    infos = {
+        i.path: i for i in api.get_paths_info("admin/roundtrip", ["config.json", "sub", "nope"])
+    }
+    assert set(infos) == {"config.json", "sub"}
+    assert getattr(infos["config.json"], "size", None) == len('{"hidden_size": 8}')
 
 
 def test_download_at_a_revision(api: HfApi, server: RunningServer, tmp_path: Path) -> None:

@@ -81,7 +81,11 @@ def test_an_unconfigured_client_uploads_and_downloads(
 def test_large_file_through_lfs(server: RunningServer, tmp_path: Path) -> None:
     if server.env.get("DANLU_DATABASE_URL"):
         pytest.skip("file bytes never touch the metadata database; the SQLite run covers this")
-    big = tmp_path / "big.bin"
+    folder = tmp_path / "release"
+    (folder / "weights").mkdir(parents=True)
+    (folder / "config.json").write_text('{"layers": 2}')
+    (folder / "README.md").write_text("# big\n")
+    big = folder / "weights" / "big.bin"
     digest = hashlib.sha256()
     with big.open("wb") as out:
         block = os.urandom(1024 * 1024)
@@ -91,9 +95,7 @@ def test_large_file_through_lfs(server: RunningServer, tmp_path: Path) -> None:
             out.write(chunk)
     api = HfApi(endpoint=server.url, token=server.admin_key)
     api.create_repo("admin/big-file")
-    api.upload_file(
-        path_or_fileobj=str(big), path_in_repo="weights/big.bin", repo_id="admin/big-file"
-    )
+    api.upload_folder(folder_path=folder, repo_id="admin/big-file")
     info = api.model_info("admin/big-file", files_metadata=True)
     entry = next(s for s in info.siblings or [] if s.rfilename == "weights/big.bin")
     assert entry.size == big.stat().st_size

@@ -6,6 +6,7 @@ Paths and JSON follow what the ``huggingface_hub`` client sends and reads, so
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -331,12 +332,17 @@ async def paths_info(
 ) -> list[dict[str, Any]]:
     repo_type = repo_type_from_plural(plural)
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
-        data = await request.json()
-        paths = data.get("paths", []) if isinstance(data, dict) else []
-    else:
-        form = await request.form()
-        paths = [str(p) for p in form.getlist("paths")]
+    raw = await request.body()
+    try:
+        if content_type.startswith("application/json"):
+            data = json.loads(raw)
+            paths = data.get("paths", []) if isinstance(data, dict) else []
+        else:  # the client sends a urlencoded form: paths=a&paths=b&expand=false
+            paths = urllib.parse.parse_qs(raw.decode("utf-8")).get("paths", [])
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest(
+            "send 'paths' as JSON or as a urlencoded form", param="paths"
+        ) from None
     if not isinstance(paths, list):
         raise InvalidRequest("'paths' must be a list", param="paths")
 

@@ -173,8 +173,11 @@ async def lfs_upload(oid: str, token: str, request: Request, services: Svc) -> J
 @router.post("/api/lfs/verify", summary="Confirm an LFS upload")
 async def lfs_verify(token: str, request: Request, services: Svc) -> JSONResponse:
     claim = request.app.state.signer.verify(token)
-    body = json.loads(await request.body() or b"{}")
-    oid = str(body.get("oid", claim.get("oid")))
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise InvalidRequest("the verify request is not JSON") from None
+    oid = str(body.get("oid", claim.get("oid")) if isinstance(body, dict) else claim.get("oid"))
     if oid != claim.get("oid") or not services.blobs.exists(oid):
         raise InvalidRequest(f"object {oid} was not uploaded", param="oid", code="LfsObjectMissing")
     if services.blobs.size(oid) != claim.get("size"):
