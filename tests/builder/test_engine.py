@@ -614,3 +614,65 @@ def test_iteration_subgraph_errors_are_compile_errors() -> None:
     body[0]["config"]["template"] = "ok"
     with pytest.raises(CompileError, match="not an output of its sub-graph"):
         compile_app(parse_app(_iteration(1, body, "done.missing")))
+
+
+def _loop(until_value: str, max_rounds: int = 10) -> dict[str, Any]:
+    return app(
+        [
+            START,
+            {
+                "id": "count_up",
+                "type": "loop",
+                "config": {
+                    "state": {"n": "start.count"},
+                    "carry": {"n": "step.output"},
+                    "max_rounds": max_rounds,
+                    "until": [
+                        {"selector": "step.output", "operator": "equals", "value": until_value}
+                    ],
+                    "graph": {
+                        "nodes": [
+                            {"id": "s", "type": "start"},
+                            {
+                                "id": "step",
+                                "type": "template",
+                                "config": {"template": "{{ (s.n | int) + 1 }}"},
+                            },
+                            {
+                                "id": "fin",
+                                "type": "end",
+                                "config": {
+                                    "outputs": [{"name": "v", "value": "{{ step.output }}"}]
+                                },
+                            },
+                        ],
+                        "edges": [
+                            {"source": "s", "target": "step"},
+                            {"source": "step", "target": "fin"},
+                        ],
+                    },
+                },
+            },
+            end(n="{{ count_up.n }}", rounds="{{ count_up.rounds }}"),
+        ],
+        [("start", "count_up"), ("count_up", "end")],
+    )
+
+
+def test_loop_carries_state_until_its_condition_holds(services: EngineServices) -> None:
+    record, events = run(services, _loop("5"), {"query": "x", "count": 1})
+    assert record.status == "succeeded", record.error
+    assert record.outputs == {"n": "5", "rounds": "4"}
+    assert sum(e.event == "loop_round" for e in events) == 4
+
+
+def test_loop_stops_at_max_rounds(services: EngineServices) -> None:
+    record, _ = run(services, _loop("never", max_rounds=3), {"query": "x", "count": 1})
+    assert record.status == "failed" and "after 3 rounds" in (record.error or "")
+
+
+def test_loop_checks_its_selectors_at_compile_time() -> None:
+    spec = _loop("5")
+    spec["graph"]["nodes"][1]["config"]["carry"] = {"n": "step.nope"}
+    with pytest.raises(CompileError, match="not an output of its sub-graph"):
+        compile_app(parse_app(spec))

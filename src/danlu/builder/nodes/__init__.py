@@ -18,6 +18,7 @@ from danlu.builder.nodes.http import HttpRequestNode
 from danlu.builder.nodes.iteration import IterationNode
 from danlu.builder.nodes.knowledge import KnowledgeRetrievalNode
 from danlu.builder.nodes.llm import LLMNode
+from danlu.builder.nodes.loop import LoopNode
 
 NODE_TYPES: dict[str, type[NodeType]] = {
     cls.type: cls
@@ -36,6 +37,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         KnowledgeRetrievalNode,
         IterationNode,
         AgentNode,
+        LoopNode,
     )
 }
 

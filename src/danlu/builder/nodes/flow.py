@@ -212,7 +212,8 @@ class IfElseConfig(NodeConfig):
     cases: list[Case] = Field(min_length=1)
 
 
-def _holds(condition: Condition, value: Any) -> bool:
+def holds(condition: Condition, value: Any) -> bool:
+    """Whether ``condition`` holds for ``value`` (also used by the loop node)."""
     op, wanted = condition.operator, condition.value
     if op == "is_empty":
         return value in (None, "", [], {})
@@ -268,7 +269,7 @@ class IfElseNode(NodeType):
     async def run(self, ctx: NodeContext) -> NodeResult:
         assert isinstance(self.config, IfElseConfig)
         for case in self.config.cases:
-            results = [_holds(c, ctx.pool.get(c.selector)) for c in case.conditions]
+            results = [holds(c, ctx.pool.get(c.selector)) for c in case.conditions]
             if all(results) if case.logic == "and" else any(results):
                 return NodeResult({"case": case.id}, handle=case.id)
         return NodeResult({"case": "false"}, handle="false")
