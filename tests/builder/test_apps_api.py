@@ -180,3 +180,46 @@ def test_bad_dsl_and_bad_runs_are_refused(server: RunningServer) -> None:
         assert http.post(f"/apps/{app['slug']}/chat", json={"query": "x"}).status_code == 400
         assert http.get("/apps/app_doesnotexist").status_code == 404
     assert server.health()["status"] == "ok"
+
+
+def test_chat_apps_keep_conversation_variables(server: RunningServer) -> None:
+    counter = {
+        "schema": "danlu.app/v1",
+        "app": {"name": "counter", "mode": "chat"},
+        "variables": [{"name": "turns", "type": "integer", "default": 0}],
+        "graph": {
+            "nodes": [
+                {"id": "start", "type": "start"},
+                {
+                    "id": "count",
+                    "type": "assigner",
+                    "config": {"assignments": [{"variable": "turns", "operation": "increment"}]},
+                },
+                {
+                    "id": "reply",
+                    "type": "answer",
+                    "config": {"text": "turn {{ conv.turns }}: {{ sys.query }}"},
+                },
+            ],
+            "edges": [
+                {"source": "start", "target": "count"},
+                {"source": "count", "target": "reply"},
+            ],
+        },
+    }
+    with _http(server) as http:
+        app = http.post("/apps/import", json=counter).json()
+        http.post(f"/apps/{app['slug']}/publish")
+        first = http.post(f"/apps/{app['slug']}/chat", json={"query": "hello"}).json()
+        assert first["answer"] == "turn 1: hello"
+        second = http.post(
+            f"/apps/{app['slug']}/chat",
+            json={"query": "again", "conversation_id": first["conversation_id"]},
+        ).json()
+        assert second["answer"] == "turn 2: again"
+        fresh = http.post(f"/apps/{app['slug']}/chat", json={"query": "new"}).json()
+        assert fresh["answer"] == "turn 1: new"
+        other = http.post(
+            f"/apps/{app['slug']}/chat", json={"query": "x", "conversation_id": "conv_doesnotexist"}
+        )
+        assert other.status_code == 404

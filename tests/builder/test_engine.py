@@ -676,3 +676,43 @@ def test_loop_checks_its_selectors_at_compile_time() -> None:
     spec["graph"]["nodes"][1]["config"]["carry"] = {"n": "step.nope"}
     with pytest.raises(CompileError, match="not an output of its sub-graph"):
         compile_app(parse_app(spec))
+
+
+def test_assigner_sets_conversation_variables(services: EngineServices) -> None:
+    spec = app(
+        [
+            START,
+            {
+                "id": "remember",
+                "type": "assigner",
+                "config": {
+                    "assignments": [
+                        {"variable": "name", "selector": "start.query"},
+                        {"variable": "turns", "operation": "increment"},
+                        {
+                            "variable": "seen",
+                            "operation": "append",
+                            "value": "{{ start.query | upper }}",
+                        },
+                    ]
+                },
+            },
+            end(greeting="hi {{ conv.name }}, turn {{ conv.turns }}"),
+        ],
+        [("start", "remember"), ("remember", "end")],
+        variables=[
+            {"name": "name", "type": "string", "default": ""},
+            {"name": "turns", "type": "integer", "default": 0},
+            {"name": "seen", "type": "array", "default": []},
+        ],
+    )
+    plan = compile_app(parse_app(spec))
+    record, events = asyncio.run(
+        run_to_end(plan, services, {"query": "mei"}, variables={"turns": 4, "seen": ["A"]})
+    )
+    assert record.status == "succeeded", record.error
+    assert record.outputs == {"greeting": "hi mei, turn 5"}
+    assert events[-1].data["variables"] == {"name": "mei", "turns": 5, "seen": ["A", "MEI"]}
+    undeclared = dict(spec, variables=[])
+    with pytest.raises(CompileError, match="declares no conversation variable"):
+        compile_app(parse_app(undeclared))

@@ -206,15 +206,15 @@ class Apps:
 
     def conversation(
         self, app: App, conversation_id: str | None, end_user: str | None
-    ) -> tuple[str, list[dict[str, str]]]:
-        """The conversation (new if None) and its history as chat messages."""
+    ) -> tuple[str, list[dict[str, str]], dict[str, Any]]:
+        """The conversation (new if None), its history as chat messages, and its variables."""
         with self.db.write() as session:
             if conversation_id is None:
                 conversation = Conversation(
                     id="conv_" + os.urandom(12).hex(), app_id=app.id, end_user=end_user
                 )
                 session.add(conversation)
-                return conversation.id, []
+                return conversation.id, [], {}
             found = session.get(Conversation, conversation_id)
             if found is None or found.app_id != app.id:
                 raise NotFound(
@@ -225,7 +225,8 @@ class Apps:
                 .where(Message.conversation_id == found.id)
                 .order_by(Message.position)
             )
-            return found.id, [{"role": m.role, "content": m.content} for m in messages]
+            history = [{"role": m.role, "content": m.content} for m in messages]
+            return found.id, history, dict(found.variables or {})
 
     def record(
         self,
@@ -256,6 +257,10 @@ class Apps:
                     end_user=options.end_user,
                 )
             )
+            if conversation_id and last.event == "run_finished":
+                conversation = session.get(Conversation, conversation_id)
+                if conversation is not None:
+                    conversation.variables = dict(last.data.get("variables") or {})
             if conversation_id and query is not None and last.event == "run_finished":
                 position = (
                     session.scalar(
@@ -322,8 +327,9 @@ async def execute(
     """
     plan, version = await asyncio.to_thread(apps.plan_for, app, options)
     conversation_id: str | None = None
+    variables: dict[str, Any] = {}
     if history is None and app.mode in ("chat", "agent"):
-        conversation_id, history = await asyncio.to_thread(
+        conversation_id, history, variables = await asyncio.to_thread(
             apps.conversation, app, options.conversation_id, options.end_user
         )
     system = {
@@ -334,7 +340,7 @@ async def execute(
         "history": history,
     }
     events: list[RunEvent] = []
-    stream = run_app(plan, apps.engine, inputs, system=system, owner=owner)
+    stream = run_app(plan, apps.engine, inputs, system=system, owner=owner, variables=variables)
     try:
         async for event in stream:
             if event.event == "run_started" and conversation_id:

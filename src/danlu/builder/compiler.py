@@ -17,7 +17,13 @@ from pydantic import ValidationError
 from danlu.builder.dsl import AppSpec, Edge, parse_app
 from danlu.builder.nodes import NODE_TYPES
 from danlu.builder.nodes.base import NodeType
-from danlu.builder.variables import SYSTEM, SYSTEM_VARIABLES, TemplateError, compatible
+from danlu.builder.variables import (
+    CONVERSATION,
+    SYSTEM,
+    SYSTEM_VARIABLES,
+    TemplateError,
+    compatible,
+)
 from danlu.core.errors import InvalidRequest
 
 ERROR_HANDLE = "error"
@@ -63,13 +69,13 @@ def compile_app(spec: AppSpec) -> Plan:
     nodes: dict[str, NodeType] = {}
     for node in spec.graph.nodes:
         where = f"node {node.id}"
-        if node.id in nodes or node.id == SYSTEM:
+        if node.id in nodes or node.id in (SYSTEM, CONVERSATION):
             problems.append(
                 Problem(
                     where,
                     "duplicate node id"
                     if node.id in nodes
-                    else f"'{SYSTEM}' is reserved for system variables",
+                    else f"'{node.id}' is reserved for system and conversation variables",
                 )
             )
             continue
@@ -256,6 +262,23 @@ def _check_references(plan: Plan, reachable: set[str]) -> list[Problem]:
             continue
         for source, name, wanted in reads:
             ref = f"{source}.{name}"
+            if source == CONVERSATION:
+                declared_vars = {v.name: v.type for v in plan.spec.variables}
+                if name not in declared_vars:
+                    problems.append(
+                        Problem(
+                            f"node {node_id}",
+                            f"{ref}: the app declares no conversation variable {name!r}",
+                        )
+                    )
+                elif not compatible(declared_vars[name], wanted):
+                    problems.append(
+                        Problem(
+                            f"node {node_id}",
+                            f"{ref} is a {declared_vars[name]}, but {node_id} needs a {wanted}",
+                        )
+                    )
+                continue
             if source == SYSTEM:
                 if name not in SYSTEM_VARIABLES:
                     problems.append(

@@ -99,11 +99,20 @@ class AppMeta(_Strict):
     icon: str | None = None
 
 
+class VariableDecl(_Strict):
+    """A conversation variable: kept per conversation (chat apps), read as ``conv.name``."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    type: Literal["string", "number", "integer", "boolean", "object", "array", "any"] = "string"
+    default: Any = None
+
+
 class AppSpec(_Strict):
     schema_: str = Field(alias="schema")
     app: AppMeta
     graph: Graph
     limits: Limits = Field(default_factory=Limits)
+    variables: list[VariableDecl] = Field(default_factory=list)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

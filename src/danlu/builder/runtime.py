@@ -29,7 +29,7 @@ from danlu.builder.dsl import Edge
 from danlu.builder.nodes.base import NodeContext, NodeResult, NodeType
 from danlu.builder.nodes.flow import StartNode
 from danlu.builder.ssrf import Network
-from danlu.builder.variables import VariablePool
+from danlu.builder.variables import CONVERSATION, VariablePool
 from danlu.core.errors import DanluError, InvalidRequest
 from danlu.gateway.registry import ModelRegistry
 
@@ -75,6 +75,7 @@ class RunRecord:
     nodes: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
     elapsed_ms: float = 0.0
+    variables: dict[str, Any] = field(default_factory=dict)  # conversation variables at the end
 
 
 class _Execution:
@@ -85,6 +86,7 @@ class _Execution:
         inputs: dict[str, Any],
         system: dict[str, Any],
         owner: str,
+        variables: dict[str, Any] | None = None,
     ):
         self.plan = plan
         self.services = services
@@ -95,6 +97,9 @@ class _Execution:
         checked = start.check_inputs(inputs)  # before anything runs
         self.pool = VariablePool({"timestamp": int(time.time()), **system, "run_id": self.run_id})
         self.pool.set_outputs(plan.start, checked)
+        declared = {v.name: v.default for v in plan.spec.variables}
+        given = {k: v for k, v in (variables or {}).items() if k in declared}
+        self.pool.set_outputs(CONVERSATION, {**declared, **given})
         self.edges: dict[int, EdgeState] = {id(e): EdgeState.PENDING for e in plan.spec.graph.edges}
         self.done: set[str] = set()
         self.queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
@@ -259,6 +264,7 @@ class _Execution:
                 code="output_limit",
             )
         self.record.outputs = final
+        self.record.variables = self.pool.outputs(CONVERSATION)
 
 
 def _takes(node: NodeType, edge: Edge, handle: str | None) -> bool:
@@ -280,13 +286,16 @@ async def run_app(
     *,
     system: dict[str, Any] | None = None,
     owner: str = "builder",
+    variables: dict[str, Any] | None = None,
 ) -> AsyncGenerator[RunEvent, None]:
     """Run ``plan``, yielding events; the last is ``run_finished`` or ``run_failed``.
+
+    ``variables`` are the conversation's variables going in; ``run_finished`` carries them out.
 
     Bad inputs raise :class:`InvalidRequest` before the first event. Closing the
     iterator (a client going away) cancels every running node.
     """
-    execution = _Execution(plan, services, inputs, system or {}, owner)
+    execution = _Execution(plan, services, inputs, system or {}, owner, variables)
     started = time.perf_counter()
     limits = plan.spec.limits
 
@@ -323,6 +332,7 @@ async def run_app(
                     "outputs": record.outputs,
                     "elapsed_ms": round(record.elapsed_ms, 3),
                     "usage": record.usage,
+                    "variables": record.variables,
                 },
             )
         else:

@@ -68,6 +68,8 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
     end_user: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # The app's conversation variables after the latest turn (set by assigner nodes).
+    variables: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

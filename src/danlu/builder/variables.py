@@ -20,6 +20,7 @@ from danlu.core.errors import InvalidRequest
 
 VarType = Literal["string", "number", "integer", "boolean", "object", "array", "any"]
 SYSTEM = "sys"
+CONVERSATION = "conv"  # conversation variables, declared in the app and set by assigners
 SYSTEM_VARIABLES: dict[str, VarType] = {
     "query": "string",
     "user": "string",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from danlu.builder.nodes.agent import AgentNode
+from danlu.builder.nodes.assigner import VariableAssignerNode
 from danlu.builder.nodes.base import NodeType
 from danlu.builder.nodes.code import CodeNode
 from danlu.builder.nodes.extract import ParameterExtractorNode, QuestionClassifierNode
@@ -38,6 +39,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         IterationNode,
         AgentNode,
         LoopNode,
+        VariableAssignerNode,
     )
 }
 
