@@ -28,11 +28,18 @@ class ScriptedModel(ChatModel):
         self, request: ChatCompletionRequest, ctx: CallContext
     ) -> AsyncIterator[Chunk]:
         transcript = request.messages[-1].text()
+        assert request.response_format is not None
+        actions = request.response_format["json_schema"]["schema"]["properties"]["action"]["enum"]
         if "STUBBORN" in transcript:
             decision: dict[str, Any] = {"action": "current_time", "arguments": {"timezone": "UTC"}}
-        elif "Tool calculator returned" in transcript:
-            result = transcript.rsplit("Tool calculator returned: ", 1)[1].strip()
+        elif " returned: " in transcript:
+            result = transcript.rsplit(" returned: ", 1)[1].strip()
             decision = {"action": "answer", "text": f"The answer is {result}."}
+        elif "ARGS " in transcript:  # "ARGS {...}": call the first offered tool with these
+            decision = {
+                "action": actions[1],
+                "arguments": json.loads(transcript.split("ARGS ", 1)[1]),
+            }
         else:
             decision = {"action": "calculator", "arguments": {"expression": "6 * (3 + 4)"}}
         yield {
@@ -137,3 +144,110 @@ def test_calculator(expression: str, value: float) -> None:
 def test_calculator_refuses_anything_else(expression: str) -> None:
     with pytest.raises(InvalidRequest):
         calculate(expression)
+
+
+def test_openapi_operations_become_tools(services: EngineServices, tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Weather(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = json.dumps({"path": self.path, "forecast": "sunny"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Weather)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        spec = {
+            "openapi": "3.0.0",
+            "servers": [{"url": f"http://127.0.0.1:{server.server_address[1]}"}],
+            "paths": {
+                "/weather/{city}": {
+                    "get": {
+                        "operationId": "get_weather",
+                        "summary": "The forecast for a city",
+                        "parameters": [
+                            {"name": "city", "in": "path", "required": True},
+                            {"name": "days", "in": "query"},
+                        ],
+                    }
+                }
+            },
+        }
+        app_spec = agent_app([], openapi=[{"spec": spec}])
+        plan = compile_app(parse_app(app_spec))
+        services.http_allow = [__import__("ipaddress").ip_network("127.0.0.1/32")]
+        query = 'ARGS {"city": "杭州", "days": 2}'
+        record, events = asyncio.run(run_to_end(plan, services, {}, system={"query": query}))
+        assert record.status == "succeeded", record.error
+        step = next(
+            e.data for e in events if e.event == "agent_step" and e.data["action"] == "get_weather"
+        )
+        assert "/weather/%E6%9D%AD%E5%B7%9E?days=2" in step["result"] and "sunny" in step["result"]
+        # Without the allowlist the same tool is refused by the SSRF guard, and the model is told.
+        services.http_allow = []
+        record, events = asyncio.run(run_to_end(plan, services, {}, system={"query": query}))
+        step = next(
+            e.data for e in events if e.event == "agent_step" and e.data["action"] == "get_weather"
+        )
+        assert step["result"].startswith("error:") and "DANLU_BUILDER_HTTP_ALLOW" in step["result"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_published_apps_are_tools(db: Any, services: EngineServices) -> None:
+    from danlu.builder.apps import Apps, RunOptions, execute
+    from danlu.core.accounts import Accounts
+    from danlu.core.keys import ApiKeys
+
+    accounts, keys = Accounts(db), ApiKeys(db)
+    user = accounts.create_user("builder")
+    _, secret = keys.create(user, "k")
+    principal = keys.authenticate(secret)
+    apps = Apps(db, keys, services)
+    shout = parse_app(
+        {
+            "schema": "danlu.app/v1",
+            "app": {"name": "shout", "mode": "workflow", "description": "Shouts a word"},
+            "graph": {
+                "nodes": [
+                    {"id": "start", "type": "start", "config": {"inputs": [{"name": "word"}]}},
+                    {
+                        "id": "end",
+                        "type": "end",
+                        "config": {
+                            "outputs": [{"name": "loud", "value": "{{ start.word | upper }}!"}]
+                        },
+                    },
+                ],
+                "edges": [{"source": "start", "target": "end"}],
+            },
+        }
+    )
+    tool_app = apps.create(principal, shout)
+    apps.publish(principal, tool_app)
+    agent = apps.create(principal, parse_app(agent_app([f"app:{tool_app.slug}"])))
+    apps.publish(principal, agent)
+    fresh = apps.get(principal, agent.id)
+
+    async def go() -> list[Any]:
+        return [
+            e
+            async for e in execute(
+                apps, fresh, {}, RunOptions(), "t", query='ARGS {"word": "hello"}'
+            )
+        ]
+
+    events = asyncio.run(go())
+    assert events[-1].event == "run_finished", events[-1].data
+    steps = [e.data for e in events if e.event == "agent_step"]
+    assert steps[0]["result"] == "HELLO!"
+    assert [e.data["text"] for e in events if e.event == "answer"] == ["The answer is HELLO!."]

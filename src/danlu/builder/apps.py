@@ -21,6 +21,7 @@ from danlu.builder.compiler import Plan, compile_app
 from danlu.builder.dsl import AppSpec, parse_app
 from danlu.builder.runtime import EngineServices, RunEvent, run_app
 from danlu.builder.tables import App, AppRun, AppVersion, Conversation, Message
+from danlu.builder.tools import Tool
 from danlu.core.db import Database
 from danlu.core.errors import InvalidRequest, NotFound, PermissionDenied
 from danlu.core.ids import new_id
@@ -47,6 +48,71 @@ class Apps:
         self.keys = keys
         self.engine = engine
         self._plans: dict[tuple[str, int], Plan] = {}
+        engine.app_tool = self.app_tool
+
+    async def app_tool(self, calling_app_id: str | None, slug: str) -> Tool:
+        """Another published app of the calling app's workspace, as an agent's tool."""
+
+        def find() -> tuple[App, AppSpec]:
+            with self.db.read() as session:
+                caller = session.get(App, calling_app_id) if calling_app_id else None
+                target = session.scalar(select(App).where(App.slug == slug))
+                version = (
+                    session.get(AppVersion, (target.id, target.published_version))
+                    if target is not None and target.published_version
+                    else None
+                )
+            if (
+                target is None
+                or version is None
+                or caller is None
+                or target.workspace_id != caller.workspace_id
+                or target.id == caller.id
+            ):
+                raise NotFound(
+                    f"no other published app {slug!r} in this workspace to use as a tool",
+                    param="tools",
+                )
+            return target, parse_app(version.spec)
+
+        target, spec = await asyncio.to_thread(find)
+        if target.mode == "workflow":
+            start = next(n for n in spec.graph.nodes if n.type == "start")
+            fields = start.config.get("inputs", [])
+            parameters = {
+                "type": "object",
+                "properties": {f["name"]: {"type": f.get("type", "string")} for f in fields},
+                "required": [f["name"] for f in fields if f.get("required", True)],
+            }
+        else:
+            parameters = {
+                "type": "object",
+                "properties": {"query": {"type": "string"}},
+                "required": ["query"],
+            }
+
+        async def call(arguments: dict[str, Any]) -> str:
+            chat = target.mode != "workflow"
+            inputs = {} if chat else arguments
+            query = str(arguments.get("query", "")) if chat else None
+            events = [
+                event
+                async for event in execute(
+                    self,
+                    target,
+                    inputs,
+                    RunOptions(),
+                    "app-tool",
+                    query=query,
+                    history=[] if chat else None,
+                )
+            ]
+            if events[-1].event != "run_finished":
+                return f"error: {events[-1].data.get('error')}"
+            return answer_text(events)
+
+        name = "app_" + "".join(c if c.isalnum() else "_" for c in slug)
+        return Tool(name, target.description or target.name, parameters, call)
 
     # --- access ---------------------------------------------------------------------
 

@@ -49,6 +49,8 @@ class EngineServices:
     http_allow: list[Network] = field(default_factory=list)
     # The knowledge pillar's retriever (nodes/knowledge.py Retriever); None until it exists.
     retriever: Any = None
+    # (calling app id, slug) -> a Tool that runs that published app (set by the app service).
+    app_tool: Any = None
 
 
 @dataclass

@@ -8,7 +8,9 @@ contract (see the builder issue's closing note for what is still to come).
 from __future__ import annotations
 
 import ast
+import json
 import operator
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,3 +126,87 @@ def builtin_tools(http_allow: list[Network]) -> dict[str, Tool]:
             http_fetch,
         ),
     }
+
+
+def openapi_tools(
+    spec: dict[str, Any], http_allow: list[Network], only: list[str] | None = None
+) -> dict[str, Tool]:
+    """One tool per operation of an OpenAPI 3 document (JSON), called behind the SSRF guard."""
+    servers = spec.get("servers") or []
+    if not servers or not isinstance(servers[0], dict) or not servers[0].get("url"):
+        raise InvalidRequest("the OpenAPI spec needs servers[0].url", param="openapi")
+    base = str(servers[0]["url"]).rstrip("/")
+    tools: dict[str, Tool] = {}
+    for path, item in (spec.get("paths") or {}).items():
+        for method, operation in (item or {}).items():
+            if method.lower() not in ("get", "post", "put", "patch", "delete"):
+                continue
+            name = str(operation.get("operationId") or f"{method}_{path}".strip("/"))
+            name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:64]
+            if only and name not in only:
+                continue
+            tools[name] = _operation_tool(name, base, path, method.upper(), operation, http_allow)
+    if only and set(only) - set(tools):
+        raise InvalidRequest(
+            f"the OpenAPI spec has no operation(s) {sorted(set(only) - set(tools))}",
+            param="openapi",
+        )
+    return tools
+
+
+def _operation_tool(
+    name: str,
+    base: str,
+    path: str,
+    method: str,
+    operation: dict[str, Any],
+    http_allow: list[Network],
+) -> Tool:
+    params = [p for p in operation.get("parameters") or [] if isinstance(p, dict)]
+    properties: dict[str, Any] = {
+        str(p["name"]): dict(p.get("schema") or {"type": "string"}) for p in params if "name" in p
+    }
+    body_schema = (
+        ((operation.get("requestBody") or {}).get("content") or {})
+        .get("application/json", {})
+        .get("schema")
+    )
+    if isinstance(body_schema, dict):
+        properties["body"] = body_schema
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": [str(p["name"]) for p in params if p.get("required") and "name" in p],
+    }
+
+    async def call(arguments: dict[str, Any]) -> str:
+        url = base + path
+        query: dict[str, str] = {}
+        for p in params:
+            value = arguments.get(str(p.get("name")))
+            if value is None:
+                continue
+            if p.get("in") == "path":
+                url = url.replace(
+                    "{" + str(p["name"]) + "}", urllib.parse.quote(str(value), safe="")
+                )
+            elif p.get("in") == "query":
+                query[str(p["name"])] = str(value)
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        content = json.dumps(arguments["body"]).encode() if "body" in arguments else None
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        response = await guarded_request(
+            method,
+            url,
+            allow=http_allow,
+            headers=headers,
+            content=content,
+            timeout_seconds=30,
+            max_bytes=500_000,
+        )
+        return f"HTTP {response.status_code}\n{response.text[:4000]}"
+
+    return Tool(
+        name, str(operation.get("summary") or operation.get("description") or name), schema, call
+    )

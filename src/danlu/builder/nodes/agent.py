@@ -23,18 +23,25 @@ from danlu.builder.nodes.base import (
     reads_template,
 )
 from danlu.builder.nodes.extract import ask_json
-from danlu.builder.tools import builtin_tools
+from danlu.builder.tools import Tool, builtin_tools, openapi_tools
 from danlu.builder.variables import VarType
 from danlu.core.errors import DanluError, InvalidRequest
 
 BUILTIN = ("current_time", "calculator", "http_fetch")
 
 
+class OpenAPISource(NodeConfig):
+    spec: dict[str, Any]  # an OpenAPI 3 document
+    operations: list[str] | None = None  # operationIds to offer (default: all)
+
+
 class AgentConfig(NodeConfig):
     model: str
     instructions: str = "You are a helpful assistant."
     query: str = "sys.query"
+    # Built-in tool names, and "app:{slug}" for published apps of the same workspace.
     tools: list[str] = Field(default_factory=list)
+    openapi: list[OpenAPISource] = Field(default_factory=list)
     max_iterations: int = Field(default=5, ge=1, le=20)
 
 
@@ -52,12 +59,23 @@ class AgentNode(NodeType):
 
     def problems(self) -> list[str]:
         assert isinstance(self.config, AgentConfig)
-        unknown = sorted(set(self.config.tools) - set(BUILTIN))
-        return [f"unknown tool(s) {unknown}; available: {list(BUILTIN)}"] if unknown else []
+        unknown = sorted(
+            t for t in self.config.tools if t not in BUILTIN and not t.startswith("app:")
+        )
+        found = (
+            [f"unknown tool(s) {unknown}; available: {list(BUILTIN)} or app:<slug>"]
+            if unknown
+            else []
+        )
+        for source in self.config.openapi:
+            try:
+                openapi_tools(source.spec, [], source.operations)
+            except DanluError as exc:
+                found.append(f"openapi: {exc.message}")
+        return found
 
-    def _schema(self) -> dict[str, Any]:
-        assert isinstance(self.config, AgentConfig)
-        actions: list[str] = ["answer", *self.config.tools]
+    def _schema(self, tools: list[str]) -> dict[str, Any]:
+        actions: list[str] = ["answer", *tools]
         return {
             "type": "object",
             "properties": {
@@ -68,14 +86,24 @@ class AgentNode(NodeType):
             "required": ["action"],
         }
 
+    async def _tools(self, ctx: NodeContext) -> dict[str, Tool]:
+        assert isinstance(self.config, AgentConfig)
+        allow = ctx.services.http_allow
+        tools = {n: t for n, t in builtin_tools(allow).items() if n in self.config.tools}
+        for source in self.config.openapi:
+            tools.update(openapi_tools(source.spec, allow, source.operations))
+        for name in self.config.tools:
+            if name.startswith("app:"):
+                if ctx.services.app_tool is None:
+                    raise InvalidRequest(f"{self.id}: apps as tools need the app service")
+                tool = await ctx.services.app_tool(ctx.pool.outputs("sys").get("app_id"), name[4:])
+                tools[tool.name] = tool
+        return tools
+
     async def run(self, ctx: NodeContext) -> NodeResult:
         assert isinstance(self.config, AgentConfig)
         config = self.config
-        tools = {
-            name: tool
-            for name, tool in builtin_tools(ctx.services.http_allow).items()
-            if name in config.tools
-        }
+        tools = await self._tools(ctx)
         listing = (
             "\n".join(
                 f"- {t.name}: {t.description} arguments: {json.dumps(t.parameters)}"
@@ -93,7 +121,13 @@ class AgentNode(NodeType):
         usage: dict[str, int] = {}
         for iteration in range(1, config.max_iterations + 1):
             decision, used = await ask_json(
-                ctx, config.model, system, transcript, self._schema(), self.id, max_tokens=300
+                ctx,
+                config.model,
+                system,
+                transcript,
+                self._schema(list(tools)),
+                self.id,
+                max_tokens=300,
             )
             for key, value in used.items():
                 usage[key] = usage.get(key, 0) + value
