@@ -716,3 +716,50 @@ def test_assigner_sets_conversation_variables(services: EngineServices) -> None:
     undeclared = dict(spec, variables=[])
     with pytest.raises(CompileError, match="declares no conversation variable"):
         compile_app(parse_app(undeclared))
+
+
+def test_answers_stream_their_llm_tokens(services: EngineServices) -> None:
+    spec = app(
+        [
+            START,
+            {
+                "id": "llm",
+                "type": "llm",
+                "config": {
+                    "model": "instant",
+                    "prompt": [{"role": "user", "text": "{{ start.query }}"}],
+                },
+            },
+            {"id": "reply", "type": "answer", "config": {"text": "{{ llm.text }}"}},
+            {"id": "framed", "type": "answer", "config": {"text": "<{{ llm.text }}>"}},
+        ],
+        [("start", "llm"), ("llm", "reply"), ("llm", "framed")],
+    )
+    _, events = run(services, spec, {"query": "abc"})
+    chunks = [e.data for e in events if e.event == "answer_chunk"]
+    assert chunks == [{"node_id": "reply", "text": "c"}, {"node_id": "reply", "text": "ba"}]
+    finals = {e.data["node_id"]: e.data["text"] for e in events if e.event == "answer"}
+    assert finals == {"reply": "cba", "framed": "<cba>"}
+
+
+def test_tool_node_calls_a_builtin(services: EngineServices) -> None:
+    spec = app(
+        [
+            START,
+            {
+                "id": "calc",
+                "type": "tool",
+                "config": {
+                    "tool": "calculator",
+                    "arguments": {"expression": {"value": "{{ start.count }} * 7"}},
+                },
+            },
+            end(result="{{ calc.result }}"),
+        ],
+        [("start", "calc"), ("calc", "end")],
+    )
+    record, _ = run(services, spec, {"query": "x", "count": 6})
+    assert record.outputs == {"result": "42"}
+    spec["graph"]["nodes"][1]["config"]["tool"] = "rm_rf"
+    with pytest.raises(CompileError, match="unknown tool 'rm_rf'"):
+        compile_app(parse_app(spec))

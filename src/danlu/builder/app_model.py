@@ -46,10 +46,24 @@ class AppChatModel(ChatModel):
             ]
         }
         tokens = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        streamed: set[str] = set()
         async for event in execute(
             self.apps, app, {}, options, ctx.owner, query=query, history=history
         ):
-            if event.event == "answer":
+            if event.event == "answer_chunk":
+                streamed.add(event.data["node_id"])
+                yield {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {"content": event.data["text"]},
+                            "finish_reason": None,
+                        }
+                    ]
+                }
+            elif event.event == "answer" and event.data["node_id"] in streamed:
+                continue  # already sent token by token
+            elif event.event == "answer":
                 yield {
                     "choices": [
                         {

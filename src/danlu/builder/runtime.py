@@ -27,7 +27,7 @@ from typing import Any
 from danlu.builder.compiler import ERROR_HANDLE, Plan
 from danlu.builder.dsl import Edge
 from danlu.builder.nodes.base import NodeContext, NodeResult, NodeType
-from danlu.builder.nodes.flow import StartNode
+from danlu.builder.nodes.flow import AnswerNode, StartNode
 from danlu.builder.ssrf import Network
 from danlu.builder.variables import CONVERSATION, VariablePool
 from danlu.core.errors import DanluError, InvalidRequest
@@ -107,9 +107,19 @@ class _Execution:
         self.queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         self.record = RunRecord(self.run_id)
         self.steps = 0
+        # LLM node id -> answer nodes that are just its text, streamed token by token.
+        self.streamed: dict[str, list[str]] = {}
+        for node in plan.nodes.values():
+            if isinstance(node, AnswerNode) and (source := node.streams_from()) in plan.nodes:
+                self.streamed.setdefault(source, []).append(node.id)
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
         await self.queue.put(RunEvent(event, data))
+        if event == "text_chunk":
+            for answer_id in self.streamed.get(str(data.get("node_id")), []):
+                await self.queue.put(
+                    RunEvent("answer_chunk", {"node_id": answer_id, "text": data["text"]})
+                )
 
     def _ready(self, node_id: str) -> bool:
         if node_id in self.done:

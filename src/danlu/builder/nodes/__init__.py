@@ -20,6 +20,7 @@ from danlu.builder.nodes.iteration import IterationNode
 from danlu.builder.nodes.knowledge import KnowledgeRetrievalNode
 from danlu.builder.nodes.llm import LLMNode
 from danlu.builder.nodes.loop import LoopNode
+from danlu.builder.nodes.tool import ToolNode
 
 NODE_TYPES: dict[str, type[NodeType]] = {
     cls.type: cls
@@ -40,6 +41,7 @@ NODE_TYPES: dict[str, type[NodeType]] = {
         AgentNode,
         LoopNode,
         VariableAssignerNode,
+        ToolNode,
     )
 }
 

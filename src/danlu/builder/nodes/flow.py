@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -129,11 +130,22 @@ class AnswerConfig(NodeConfig):
     text: str = Field(min_length=1)
 
 
+_PASS_THROUGH = re.compile(r"^\s*\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.text\s*\}\}\s*$")
+
+
 class AnswerNode(NodeType):
     """A chat app's reply: rendered and streamed to the user."""
 
     type = "answer"
     Config = AnswerConfig
+
+    def streams_from(self) -> str | None:
+        """The LLM node whose tokens this answer is, if its template is just ``{{ x.text }}``.
+
+        Those tokens are then streamed to the user as they come (``answer_chunk`` events)."""
+        assert isinstance(self.config, AnswerConfig)
+        match = _PASS_THROUGH.match(self.config.text)
+        return match.group(1) if match else None
 
     def outputs(self) -> dict[str, VarType]:
         return {"text": "string"}
