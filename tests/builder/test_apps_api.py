@@ -116,6 +116,8 @@ def test_openai_sdk_chats_with_a_published_app(server: RunningServer) -> None:
             model="smollm2-135m-instruct", messages=[{"role": "user", "content": "x"}]
         )
     with _http(server, app_key) as http:
+        own = http.post(f"/apps/{app['slug']}/chat", json={"query": "Hello"})
+        assert own.status_code == 200 and own.json()["status"] == "succeeded"
         assert http.get("/apps").status_code == 403
         other = http.post("/apps/import", content=TEMPLATES["ai-search"]["app"]["name"])
         assert other.status_code in (400, 403)

@@ -494,7 +494,7 @@ def test_code_node_runs_sandboxed(services: EngineServices) -> None:
 @pytest.mark.parametrize(
     ("code", "says"),
     [
-        ("def main():\n    while True: pass\n", "longer than 2 s"),
+        ("def main():\n    while True: pass\n", "than 2 s"),  # wall or CPU limit, whichever first
         ("def main():\n    return {'x': open('/etc/passwd').read()}\n", "forbade"),
         (
             "def main():\n    import socket\n    socket.create_connection(('127.0.0.1', 80))\n",
