@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from danlu.builder.dsl import Node
+from danlu.builder.dsl import Graph, Node
 from danlu.builder.variables import VariablePool, VarType, selector_parts, template_references
 
 
@@ -95,6 +95,22 @@ class NodeType(ABC):
     @abstractmethod
     async def run(self, ctx: NodeContext) -> NodeResult:
         """Do the work; raise a DanluError with a clear message on failure."""
+
+
+def nested_spec(label: str, graph: Graph, inputs: dict[str, VarType]) -> dict[str, Any]:
+    """An app spec for a nested graph whose start node takes ``inputs`` (all optional)."""
+    given = [{"name": name, "type": kind, "required": False} for name, kind in inputs.items()]
+    nodes = []
+    for node in graph.nodes:
+        data = node.model_dump(exclude_none=True)
+        if node.type == "start":
+            data["config"] = {"inputs": given}
+        nodes.append(data)
+    return {
+        "schema": "danlu.app/v1",
+        "app": {"name": label},
+        "graph": {"nodes": nodes, "edges": [e.model_dump(exclude_none=True) for e in graph.edges]},
+    }
 
 
 def reads_template(source: str) -> Iterator[tuple[str, str, VarType]]:

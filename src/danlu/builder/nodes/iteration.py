@@ -15,7 +15,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from danlu.builder.dsl import Graph
-from danlu.builder.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType, reads_selector
+from danlu.builder.nodes.base import (
+    NodeConfig,
+    NodeContext,
+    NodeResult,
+    NodeType,
+    nested_spec,
+    reads_selector,
+)
 from danlu.builder.variables import VarType, selector_parts
 from danlu.core.errors import InvalidRequest
 
@@ -37,25 +44,9 @@ class IterationNode(NodeType):
 
     def subgraph(self) -> dict[str, Any]:
         assert isinstance(self.config, IterationConfig)
-        given = [
-            {"name": "item", "type": "any", "required": False},
-            {"name": "index", "type": "integer", "required": False},
-        ]
-        given += [{"name": name, "type": "any", "required": False} for name in self.config.inputs]
-        nodes = []
-        for node in self.config.graph.nodes:
-            data = node.model_dump(exclude_none=True)
-            if node.type == "start":
-                data["config"] = {"inputs": given}
-            nodes.append(data)
-        return {
-            "schema": "danlu.app/v1",
-            "app": {"name": f"{self.id} (iteration)"},
-            "graph": {
-                "nodes": nodes,
-                "edges": [e.model_dump(exclude_none=True) for e in self.config.graph.edges],
-            },
-        }
+        inputs: dict[str, VarType] = {"item": "any", "index": "integer"}
+        inputs.update({name: "any" for name in self.config.inputs})
+        return nested_spec(f"{self.id} (iteration)", self.config.graph, inputs)
 
     def problems(self) -> list[str]:
         assert isinstance(self.config, IterationConfig)

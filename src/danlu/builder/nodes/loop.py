@@ -14,7 +14,14 @@ from typing import Any
 from pydantic import Field
 
 from danlu.builder.dsl import Graph
-from danlu.builder.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType, reads_selector
+from danlu.builder.nodes.base import (
+    NodeConfig,
+    NodeContext,
+    NodeResult,
+    NodeType,
+    nested_spec,
+    reads_selector,
+)
 from danlu.builder.nodes.flow import Condition, holds
 from danlu.builder.variables import VarType, selector_parts
 from danlu.core.errors import InvalidRequest
@@ -34,22 +41,9 @@ class LoopNode(NodeType):
 
     def subgraph(self) -> dict[str, Any]:
         assert isinstance(self.config, LoopConfig)
-        given = [{"name": "round", "type": "integer", "required": False}]
-        given += [{"name": name, "type": "any", "required": False} for name in self.config.state]
-        nodes = []
-        for node in self.config.graph.nodes:
-            data = node.model_dump(exclude_none=True)
-            if node.type == "start":
-                data["config"] = {"inputs": given}
-            nodes.append(data)
-        return {
-            "schema": "danlu.app/v1",
-            "app": {"name": f"{self.id} (loop)"},
-            "graph": {
-                "nodes": nodes,
-                "edges": [e.model_dump(exclude_none=True) for e in self.config.graph.edges],
-            },
-        }
+        inputs: dict[str, VarType] = {"round": "integer"}
+        inputs.update({name: "any" for name in self.config.state})
+        return nested_spec(f"{self.id} (loop)", self.config.graph, inputs)
 
     def problems(self) -> list[str]:
         assert isinstance(self.config, LoopConfig)
