@@ -5,7 +5,8 @@ from __future__ import annotations
 from danlu.builder import tables as builder_tables
 from danlu.core import tables as core_tables
 from danlu.hub import tables as hub_tables
+from danlu.knowledge import tables as knowledge_tables
 
 metadata = core_tables.Base.metadata
 
-__all__ = ["builder_tables", "core_tables", "hub_tables", "metadata"]
+__all__ = ["builder_tables", "core_tables", "hub_tables", "knowledge_tables", "metadata"]

@@ -29,6 +29,7 @@ from danlu.api.routes import (
     openai,
     served,
 )
+from danlu.api.routes import knowledge as knowledge_routes
 from danlu.api.sse import ClientGone
 from danlu.api.state import Services
 from danlu.builder.app_model import install as install_app_models
@@ -39,11 +40,13 @@ from danlu.core.bootstrap import open_core
 from danlu.core.plugins import plugin_manager
 from danlu.core.settings import Settings
 from danlu.gateway.hub_models import HubServing
+from danlu.gateway.providers.e5 import EMBEDDED_EMBEDDING_MODEL
 from danlu.gateway.providers.llama_cpp import embedded_gguf_path
 from danlu.gateway.registry import ModelRegistry
 from danlu.hub.commits import Committer
 from danlu.hub.repos import Repos
 from danlu.hub.seed import ensure_embedded_repo
+from danlu.knowledge.service import KnowledgeBases
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,9 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
         engine = EngineServices(
             models=registry, http_allow=parse_allowlist(settings.builder_http_allow)
         )
+        knowledge = KnowledgeBases(core.db, core.blobs, registry, EMBEDDED_EMBEDDING_MODEL)
+        app.state.knowledge = knowledge
+        engine.retriever = knowledge
         apps = Apps(core.db, core.keys, engine)
         app.state.apps = apps
         install_app_models(apps, registry)
@@ -123,6 +129,7 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
     app.include_router(keys.router)
     app.include_router(served.router)
     app.include_router(apps_routes.router)
+    app.include_router(knowledge_routes.router)
     # The hub's routes come last: the model-file route (/{owner}/{name}/resolve/...) is broad.
     # ModelScope's come first among them: its /api/v1/... paths would otherwise fall into the
     # Hugging Face routes' /api/{plural}/{namespace}/{name}/... patterns.

@@ -60,7 +60,7 @@ class KnowledgeRetrievalNode(NodeType):
             )
         config = self.config
         passages = await retriever.retrieve(
-            ctx.owner,
+            str(ctx.pool.outputs("sys").get("app_id") or ""),
             config.knowledge_bases,
             str(ctx.pool.get(config.query)),
             mode=config.mode,

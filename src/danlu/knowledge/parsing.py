@@ -1,0 +1,92 @@
+"""Documents to text: plain text, Markdown, HTML, CSV and JSON (more formats to come).
+
+Each parser returns the document's text; a document that cannot be read fails
+alone, with a message saying why, and the rest of the batch carries on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
+from typing import ClassVar
+
+from danlu.core.errors import InvalidRequest, Unsupported
+
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".csv", ".json", ".jsonl")
+
+
+class _TextOf(HTMLParser):
+    _SKIP: ClassVar[frozenset[str]] = frozenset({"script", "style", "noscript", "template"})
+    _BLOCK: ClassVar[frozenset[str]] = frozenset(
+        {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def _decode(data: bytes, name: str) -> str:
+    if b"\x00" in data[:4096]:
+        raise InvalidRequest(f"{name} looks binary, not text")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InvalidRequest(f"{name} is neither UTF-8 nor GB18030 text")
+
+
+def to_text(name: str, data: bytes) -> str:
+    suffix = PurePosixPath(name.lower()).suffix
+    if suffix not in SUPPORTED:
+        raise Unsupported(
+            f"{name}: {suffix or 'no extension'} files are not supported yet; "
+            f"use one of {', '.join(SUPPORTED)}"
+        )
+    if not data.strip():
+        raise InvalidRequest(f"{name} is empty")
+    text = _decode(data, name)
+    if suffix in (".html", ".htm"):
+        parser = _TextOf()
+        parser.feed(text)
+        text = "".join(parser.parts)
+    elif suffix == ".csv":
+        rows = list(csv.reader(io.StringIO(text)))
+        if rows:
+            header, body = rows[0], rows[1:] or [rows[0]]
+            text = "\n".join(
+                "; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False)) for row in body
+            )
+    elif suffix in (".json", ".jsonl"):
+        try:
+            items = (
+                [json.loads(line) for line in text.splitlines() if line.strip()]
+                if suffix == ".jsonl"
+                else [json.loads(text)]
+            )
+        except ValueError as exc:
+            raise InvalidRequest(f"{name} is not valid JSON: {exc}") from None
+        text = "\n".join(json.dumps(item, ensure_ascii=False) for item in items)
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    if not text.strip():
+        raise InvalidRequest(f"{name} holds no text")
+    return text
