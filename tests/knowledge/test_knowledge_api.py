@@ -19,6 +19,7 @@ DOCS: dict[str, bytes] = {
     "broken.json": b"{this is not json",
     "empty.txt": b"",
     "scan.pdf": b"%PDF-1.4 binary",
+    "book.epub": b"PK\x03\x04 not supported",
 }
 
 
@@ -55,7 +56,8 @@ def test_ingest_mixed_documents_and_retrieve(server: RunningServer) -> None:
         for name, says in (
             ("broken.json", "not valid JSON"),
             ("empty.txt", "empty"),
-            ("scan.pdf", "not supported"),
+            ("scan.pdf", "not a readable PDF"),
+            ("book.epub", "not supported"),
         ):
             assert docs[name]["status"] == "failed" and says in docs[name]["error"], docs[name]
             assert docs[name]["chunks"] == 0

@@ -19,7 +19,7 @@ def test_parsers() -> None:
     assert "退款" in to_text("a.jsonl", '{"q": "退款"}\n{"q": "x"}\n'.encode())
     assert to_text("a.txt", "中文".encode("gb18030")) == "中文"
     for name, data, error in [
-        ("a.pdf", b"%PDF", Unsupported),
+        ("a.epub", b"PK", Unsupported),
         ("a.txt", b"   ", InvalidRequest),
         ("a.txt", b"\x00\x01\x02garbage", InvalidRequest),
         ("a.json", b"{not json", InvalidRequest),
@@ -45,3 +45,75 @@ def test_chinese_keywords_are_segmented() -> None:
     )
     scores = bm25.scores(tokens("怎么退款"))
     assert max(scores, key=lambda i: scores[i]) == 0 and 1 not in scores
+
+
+def _pdf(text: str) -> bytes:
+    """A minimal one-page PDF with ``text`` in Helvetica (written by hand: no PDF library)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def test_office_and_pdf_documents() -> None:
+    import io
+
+    import docx
+    from openpyxl import Workbook
+    from pypdf import PdfWriter
+
+    assert "Refunds within seven days" in to_text("policy.pdf", _pdf("Refunds within seven days"))
+
+    document = docx.Document()
+    document.add_paragraph("年假十五天")
+    table = document.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "病假", "五天"
+    buffer = io.BytesIO()
+    document.save(buffer)
+    text = to_text("handbook.docx", buffer.getvalue())
+    assert "年假十五天" in text and "病假; 五天" in text
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "prices"
+    sheet.append(["product", "price"])
+    sheet.append(["green tea", 30])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    assert to_text("prices.xlsx", buffer.getvalue()) == "[prices] product: green tea; price: 30"
+
+    locked = PdfWriter()
+    locked.add_blank_page(width=200, height=200)
+    locked.encrypt("secret")
+    buffer = io.BytesIO()
+    locked.write(buffer)
+    with pytest.raises(InvalidRequest, match="encrypted"):
+        to_text("locked.pdf", buffer.getvalue())
+    for name in ("broken.pdf", "broken.docx", "broken.xlsx"):
+        with pytest.raises(InvalidRequest, match=r"could not be read|not a readable PDF"):
+            to_text(name, b"%PDF-1.4 this is not really a document")
+    blank = PdfWriter()
+    blank.add_blank_page(width=200, height=200)
+    buffer = io.BytesIO()
+    blank.write(buffer)
+    with pytest.raises(InvalidRequest, match="OCR"):
+        to_text("scan.pdf", buffer.getvalue())

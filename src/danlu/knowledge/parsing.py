@@ -1,4 +1,4 @@
-"""Documents to text: plain text, Markdown, HTML, CSV and JSON (more formats to come).
+"""Documents to text: plain text, Markdown, HTML, CSV, JSON, PDF, DOCX and XLSX.
 
 Each parser returns the document's text; a document that cannot be read fails
 alone, with a message saying why, and the rest of the batch carries on.
@@ -15,7 +15,9 @@ from typing import ClassVar
 
 from danlu.core.errors import InvalidRequest, Unsupported
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".csv", ".json", ".jsonl")
+TEXT_TYPES = (".txt", ".md", ".markdown", ".html", ".htm", ".csv", ".json", ".jsonl")
+BINARY_TYPES = (".pdf", ".docx", ".xlsx")
+SUPPORTED = TEXT_TYPES + BINARY_TYPES
 
 
 class _TextOf(HTMLParser):
@@ -64,6 +66,8 @@ def to_text(name: str, data: bytes) -> str:
         )
     if not data.strip():
         raise InvalidRequest(f"{name} is empty")
+    if suffix in BINARY_TYPES:
+        return _clean(_binary_text(name, suffix, data), name)
     text = _decode(data, name)
     if suffix in (".html", ".htm"):
         parser = _TextOf()
@@ -86,7 +90,62 @@ def to_text(name: str, data: bytes) -> str:
         except ValueError as exc:
             raise InvalidRequest(f"{name} is not valid JSON: {exc}") from None
         text = "\n".join(json.dumps(item, ensure_ascii=False) for item in items)
+    return _clean(text, name)
+
+
+def _clean(text: str, name: str) -> str:
     text = "\n".join(line.rstrip() for line in text.splitlines())
     if not text.strip():
-        raise InvalidRequest(f"{name} holds no text")
+        raise InvalidRequest(
+            f"{name} holds no text (a scanned PDF needs OCR, which danlu does not do)"
+        )
     return text
+
+
+def _binary_text(name: str, suffix: str, data: bytes) -> str:
+    """PDF, DOCX and XLSX through their libraries (imported on first use: they are heavy);
+    a damaged or locked file is a clear error."""
+    try:
+        if suffix == ".pdf":
+            from pypdf import PdfReader
+            from pypdf.errors import PdfReadError
+
+            try:
+                reader = PdfReader(io.BytesIO(data))
+                if reader.is_encrypted:
+                    raise InvalidRequest(f"{name} is encrypted; upload an unlocked copy")
+                return "\n\n".join(page.extract_text() or "" for page in reader.pages)
+            except PdfReadError as exc:
+                raise InvalidRequest(f"{name} is not a readable PDF: {exc}") from None
+        if suffix == ".docx":
+            import docx
+
+            document = docx.Document(io.BytesIO(data))
+            parts = [p.text for p in document.paragraphs]
+            for table in document.tables:
+                parts += ["; ".join(cell.text for cell in row.cells) for row in table.rows]
+            return "\n".join(parts)
+        from openpyxl import load_workbook
+
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        lines = []
+        for sheet in book.worksheets:
+            rows = [
+                [("" if v is None else str(v)) for v in row]
+                for row in sheet.iter_rows(values_only=True)
+            ]
+            if not rows:
+                continue
+            header, body = rows[0], rows[1:] or [rows[0]]
+            lines += [
+                f"[{sheet.title}] "
+                + "; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v)
+                for row in body
+            ]
+        return "\n".join(lines)
+    except InvalidRequest:
+        raise
+    except Exception as exc:  # the libraries raise many kinds for damaged files
+        raise InvalidRequest(
+            f"{name} could not be read as {suffix[1:].upper()}: {type(exc).__name__}: {exc}"
+        ) from None
