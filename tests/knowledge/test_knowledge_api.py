@@ -77,6 +77,15 @@ def test_ingest_mixed_documents_and_retrieve(server: RunningServer) -> None:
         assert hit["document_name"] == "faq.html" and hit["position"] == 0
         assert {"text", "score", "document", "position"} <= set(hit)
 
+        # Re-indexing replaces a document's chunks (same text: same count, same answers).
+        shipping = docs["shipping.txt"]
+        again = http.post(f"/knowledge-bases/{kb}/documents/{shipping['id']}/reindex")
+        assert again.status_code == 202 and again.json()["status"] == "queued"
+        after = {d["name"]: d for d in _wait(http, kb)}
+        assert after["shipping.txt"]["status"] == "ready"
+        assert after["shipping.txt"]["chunks"] == shipping["chunks"]
+        assert top("when will my parcel ship", "hybrid")["document_name"] == "shipping.txt"
+
         # Deleting a document really removes its chunks.
         refund_id = docs["refund.md"]["id"]
         assert http.delete(f"/knowledge-bases/{kb}/documents/{refund_id}").status_code == 204

@@ -163,6 +163,14 @@ class KnowledgeBases:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
+    def reindex(self, kb: KnowledgeBase, doc_id: str) -> Document:
+        """Queue a document again (after a settings change, say); old chunks serve until done."""
+        doc = self.document(kb, doc_id)
+        if doc.status in ("queued", "indexing"):
+            raise InvalidRequest(f"{doc.name} is already being indexed", param="doc")
+        self._set(doc_id, status="queued", progress=0.0, error=None)
+        return self.document(kb, doc_id)
+
     def _set(self, doc_id: str, **values: Any) -> None:
         with self.db.write() as session:
             doc = session.get(Document, doc_id)

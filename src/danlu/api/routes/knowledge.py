@@ -123,6 +123,16 @@ async def document(kb_id: str, doc_id: str, caller: Caller, kbs: KBs) -> dict[st
     return doc_json(await run_in_threadpool(kbs.document, kb, doc_id))
 
 
+@router.post(
+    "/{kb_id}/documents/{doc_id}/reindex", status_code=202, summary="Index a document again"
+)
+async def reindex(kb_id: str, doc_id: str, caller: Caller, kbs: KBs) -> dict[str, Any]:
+    kb = await run_in_threadpool(kbs.get, caller, kb_id)
+    doc = await run_in_threadpool(kbs.reindex, kb, doc_id)
+    kbs.start_ingestion(kb, [doc])
+    return doc_json(doc)
+
+
 @router.delete("/{kb_id}/documents/{doc_id}", summary="Remove a document and its chunks")
 async def delete_document(kb_id: str, doc_id: str, caller: Caller, kbs: KBs) -> Response:
     kb = await run_in_threadpool(kbs.get, caller, kb_id)
