@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from danlu.builder.tables import App
 from danlu.core.blobs import BlobStore
@@ -42,7 +42,8 @@ class KnowledgeBases:
         self.blobs = blobs
         self.models = models
         self.default_embedding = default_embedding
-        self._indexes: dict[str, BaseIndex] = {}
+        # kb id -> ((chunk count, highest chunk id), index, chunks by id)
+        self._indexes: dict[str, tuple[tuple[int, int], BaseIndex, dict[int, Chunk]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- resources ------------------------------------------------------------------------
@@ -236,20 +237,31 @@ class KnowledgeBases:
     # --- retrieval -----------------------------------------------------------------------------
 
     def _index(self, kb: KnowledgeBase) -> tuple[BaseIndex, dict[int, Chunk]]:
+        """The base's index, rebuilt only when its chunks changed.
+
+        A cheap aggregate (count and highest id) tells whether another process wrote chunks
+        since the index was built; only then are the chunks and their embeddings read.
+        """
         with self.db.read() as session:
+            count, highest = session.execute(
+                select(func.count(Chunk.id), func.max(Chunk.id)).where(Chunk.kb_id == kb.id)
+            ).one()
+            version = (int(count), int(highest or 0))
+            cached = self._indexes.get(kb.id)
+            if cached is not None and cached[0] == version:
+                return cached[1], cached[2]
             rows = list(
                 session.scalars(select(Chunk).where(Chunk.kb_id == kb.id).order_by(Chunk.id))
             )
-        cached = self._indexes.get(kb.id)
-        if cached is None or cached.chunk_ids != [r.id for r in rows]:
-            vectors = (
-                np.vstack([np.frombuffer(r.embedding, dtype="<f4") for r in rows])
-                if rows
-                else np.zeros((0, 1), dtype="<f4")
-            )
-            cached = BaseIndex([r.id for r in rows], [r.text for r in rows], vectors)
-            self._indexes[kb.id] = cached
-        return cached, {r.id: r for r in rows}
+        vectors = (
+            np.vstack([np.frombuffer(r.embedding, dtype="<f4") for r in rows])
+            if rows
+            else np.zeros((0, 1), dtype="<f4")
+        )
+        index = BaseIndex([r.id for r in rows], [r.text for r in rows], vectors)
+        chunks = {r.id: r for r in rows}
+        self._indexes[kb.id] = (version, index, chunks)
+        return index, chunks
 
     async def search(
         self,
