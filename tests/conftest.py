@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from danlu.core.db import Database
-from tests.support.fake_upstream import EMBED_MODEL, SECRET, FakeUpstream
+from tests.support.fake_upstream import EMBED_MODEL, RERANK_MODEL, SECRET, FakeUpstream
 from tests.support.postgres import scratch_database
 from tests.support.server import RunningServer, start_server
 
@@ -79,7 +79,10 @@ def server(
         base_url = "{fake_upstream.base_url}"
         api_key = "{SECRET}"
         models = ["fake-chat", "fake-reasoner", "fake-tools", "fake-500", "fake-400", "fake-cut",
-                  {{ name = "{EMBED_MODEL}", kind = "embedding" }}]
+                  {{ name = "{EMBED_MODEL}", kind = "embedding" }},
+                  {{ name = "{RERANK_MODEL}", kind = "rerank" }},
+                  {{ name = "fake-rerank-500", upstream = "fake-500", kind = "rerank" }},
+                  {{ name = "fake-rerank-400", upstream = "fake-400", kind = "rerank" }}]
 
         [[providers]]
         name = "upstream-danlu"
@@ -87,7 +90,8 @@ def server(
         base_url = "{upstream_danlu.api}"
         api_key = "{relay_key}"
         models = [{{ name = "relay-smollm2", upstream = "smollm2-135m-instruct" }},
-                  {{ name = "relay-e5", upstream = "multilingual-e5-small", kind = "embedding" }}]
+                  {{ name = "relay-e5", upstream = "multilingual-e5-small", kind = "embedding" }},
+                  {{ name = "relay-rerank", upstream = "smollm2-rerank", kind = "rerank" }}]
     """)
     )
     env = {"DANLU_MAX_BODY_BYTES": str(256 * 1024)}

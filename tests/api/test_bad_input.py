@@ -117,7 +117,8 @@ def test_embedding_model_cannot_chat(http: httpx.Client) -> None:
 
 
 def test_unsupported_options_are_refused_not_ignored(http: httpx.Client) -> None:
-    assert_error(http.post("/chat/completions", json=chat(logprobs=True)), 422, param="logprobs")
+    legacy = {"model": CHAT, "prompt": "hi", "max_tokens": 2, "logprobs": 2}
+    assert_error(http.post("/completions", json=legacy), 422, param="logprobs")
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     assert_error(http.post("/chat/completions", json=chat(tools=tools)), 422, param="tools")
     assert_error(http.post("/chat/completions", json=chat(frobnicate=1)), 422, param="frobnicate")

@@ -15,6 +15,13 @@ from typing import Any
 SECRET = "upstream-secret"
 CHAT_MODELS = ["fake-chat", "fake-reasoner", "fake-tools", "fake-500", "fake-400", "fake-cut"]
 EMBED_MODEL = "fake-embed"
+RERANK_MODEL = "fake-rerank"
+
+
+def overlap_score(query: str, document: str) -> float:
+    """The fake reranker's relevance: the share of the query's words found in the document."""
+    words = set(query.lower().split())
+    return len(words & set(document.lower().split())) / max(1, len(words))
 
 
 def _chunk(model: str, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -91,7 +98,7 @@ class FakeUpstream:
 
             def do_GET(self) -> None:
                 if self.path == "/v1/models":
-                    ids = [*CHAT_MODELS, EMBED_MODEL]
+                    ids = [*CHAT_MODELS, EMBED_MODEL, RERANK_MODEL]
                     self._json(
                         200, {"object": "list", "data": [{"id": i, "object": "model"} for i in ids]}
                     )
@@ -142,10 +149,35 @@ class FakeUpstream:
                         },
                     )
                     return
+                if self.path == "/v1/rerank":
+                    self._rerank(body)
+                    return
                 if body.get("stream"):
                     self._stream(model, body)
                 else:
                     self._whole(model)
+
+            def _rerank(self, body: dict[str, Any]) -> None:
+                documents = body["documents"]
+                scored = sorted(
+                    (
+                        {"index": i, "relevance_score": overlap_score(body["query"], text)}
+                        for i, text in enumerate(documents)
+                    ),
+                    key=lambda item: -item["relevance_score"],
+                )
+                if body.get("top_n"):
+                    scored = scored[: body["top_n"]]
+                words = len(body["query"].split()) + sum(len(d.split()) for d in documents)
+                self._json(
+                    200,
+                    {
+                        "id": "rerank-1",
+                        "model": body["model"],
+                        "results": scored,
+                        "usage": {"total_tokens": words},
+                    },
+                )
 
             def _whole(self, model: str) -> None:
                 message: dict[str, Any] = {"role": "assistant", "content": ""}

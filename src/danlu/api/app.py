@@ -27,6 +27,7 @@ from danlu.api.routes import (
     modelscope,
     modelscope_files,
     openai,
+    rerank,
     served,
 )
 from danlu.api.routes import knowledge as knowledge_routes
@@ -126,6 +127,7 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so even a 413 has an id
     app.include_router(health.router)
     app.include_router(openai.router)
+    app.include_router(rerank.router)
     app.include_router(keys.router)
     app.include_router(served.router)
     app.include_router(apps_routes.router)

@@ -3,12 +3,14 @@
 A *provider type* (``llama_cpp``, ``openai_compatible``, …) is a
 :class:`Provider` subclass with an ``Options`` model (``extra="forbid"``, so a
 typo in a config file is an error, not a silent default). A configured provider
-instance loads and returns its models. Models come in two kinds:
+instance loads and returns its models. Models come in three kinds:
 
 - :class:`ChatModel`: one abstract method, :meth:`ChatModel.stream_chat`, that
   yields OpenAI-shaped chunk bodies. Non-streamed answers are assembled from
   the stream unless the model overrides :meth:`ChatModel.chat`.
 - :class:`EmbeddingModel`: one abstract method, :meth:`EmbeddingModel.embed`.
+- :class:`RerankModel`: one abstract method, :meth:`RerankModel.rerank`, that
+  scores documents against a query.
 
 Capabilities are class attributes (``can_stream``, ``supports_tools``, …) so the
 gateway can refuse what a model cannot do with a clear 422 before calling it.
@@ -26,7 +28,7 @@ import builtins
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -57,10 +59,26 @@ class EmbeddingResult:
     prompt_tokens: int
 
 
+@dataclass(frozen=True)
+class RerankResult:
+    """How relevant each document is to the query.
+
+    ``scores`` has one float per document, in the order the documents were
+    given; higher means more relevant. A reranker scores each document against
+    the query on its own (pointwise), so scores from different calls to the
+    *same* model are comparable (a threshold chosen once keeps its meaning);
+    scores of different models are on different scales and are not. ``tokens``
+    is what the call consumed, for metering.
+    """
+
+    scores: list[float]
+    tokens: int
+
+
 class Model(ABC):
     """Anything the gateway serves under a name."""
 
-    kind: ClassVar[Literal["chat", "embedding"]]
+    kind: ClassVar[Literal["chat", "embedding", "rerank"]]
 
     def __init__(self, model_id: str, *, owned_by: str, provider: str):
         self.id = model_id
@@ -118,11 +136,38 @@ class EmbeddingModel(Model):
         """Embed ``texts`` (already validated as non-empty strings)."""
 
 
+class RerankModel(Model):
+    """A model that orders documents by their relevance to a query."""
+
+    kind = "rerank"
+
+    @abstractmethod
+    async def rerank(self, query: str, documents: list[str], ctx: CallContext) -> RerankResult:
+        """Score every document against ``query`` (both already validated as non-empty).
+
+        Return one score per document, in the documents' order; the gateway
+        sorts and truncates (``top_n``) itself.
+        """
+
+
+class ModelLookup(Protocol):
+    """What a provider may ask of the registry that loaded it."""
+
+    def chat(self, name: str) -> ChatModel:
+        """The chat model served as ``name``; raises if there is none."""
+        ...
+
+
 class Provider(ABC):
     """A configured backend instance that offers one or more models."""
 
     type: ClassVar[str]
     Options: ClassVar[builtins.type[ProviderOptions]]
+    # The registry that loaded this provider, set before load(): for models built on
+    # other served models (llm_rerank scores with a chat model). In load() it sees only
+    # providers listed earlier; models should look their helpers up again at call time,
+    # since a served model can be replaced.
+    registry: ModelLookup | None = None
 
     def __init__(self, name: str, options: ProviderOptions, settings: Settings):
         self.name = name
@@ -171,6 +216,17 @@ def _merge_delta(target: dict[str, Any], delta: dict[str, Any]) -> None:
             target[key] = value
 
 
+def _merge_logprobs(slot: dict[str, Any], logprobs: dict[str, Any] | None) -> None:
+    """Append one chunk's per-token log probabilities to the whole answer's."""
+    if not logprobs:
+        return
+    merged: dict[str, Any] = slot["logprobs"] or {}
+    for key, entries in logprobs.items():
+        if isinstance(entries, list):
+            merged.setdefault(key, []).extend(entries)
+    slot["logprobs"] = merged
+
+
 async def assemble_chat(chunks: AsyncIterator[Chunk]) -> Chunk:
     """Build a non-streamed chat answer from a provider's stream."""
     choices: dict[int, dict[str, Any]] = {}
@@ -189,6 +245,7 @@ async def assemble_chat(chunks: AsyncIterator[Chunk]) -> Chunk:
                 },
             )
             _merge_delta(slot["message"], choice.get("delta") or {})
+            _merge_logprobs(slot, choice.get("logprobs"))
             if choice.get("finish_reason"):
                 slot["finish_reason"] = choice["finish_reason"]
     for slot in choices.values():

@@ -37,9 +37,12 @@ from danlu.core.errors import (
     Unsupported,
 )
 from danlu.core.settings import Settings
-from danlu.gateway.provider import ChatModel, EmbeddingModel, Model, Provider
+from danlu.gateway.provider import ChatModel, EmbeddingModel, Model, Provider, RerankModel
 
 log = logging.getLogger(__name__)
+
+# Where each kind of model is called, for errors that name the right endpoint.
+_ENDPOINT = {"chat": "/v1/chat/completions", "embedding": "/v1/embeddings", "rerank": "/v1/rerank"}
 
 
 class ProviderConfig(BaseModel):
@@ -147,7 +150,9 @@ class ModelRegistry:
         except ValidationError as exc:
             raise ConfigError(f"provider {config.name!r}: {_first_error(exc)}") from exc
         reason = provider_type.unavailable_reason(options)
-        return config, provider_type(config.name, options, self.settings), reason
+        provider = provider_type(config.name, options, self.settings)
+        provider.registry = self
+        return config, provider, reason
 
     def check(self) -> list[ProviderStatus]:
         """What would load, without loading anything (for ``danlu doctor``)."""
@@ -251,11 +256,25 @@ class ModelRegistry:
     def chat(self, name: str) -> ChatModel:
         model = self.get(name)
         if not isinstance(model, ChatModel):
-            raise Unsupported(f"{name!r} is an embedding model; use /v1/embeddings", param="model")
+            raise _wrong_kind(name, model, "it cannot chat")
         return model
 
     def embedding(self, name: str) -> EmbeddingModel:
         model = self.get(name)
         if not isinstance(model, EmbeddingModel):
-            raise Unsupported(f"{name!r} is a chat model; it cannot make embeddings", param="model")
+            raise _wrong_kind(name, model, "it cannot make embeddings")
         return model
+
+    def rerank(self, name: str) -> RerankModel:
+        model = self.get(name)
+        if not isinstance(model, RerankModel):
+            raise _wrong_kind(name, model, "it cannot rerank")
+        return model
+
+
+def _wrong_kind(name: str, model: Model, cannot: str) -> Unsupported:
+    article = "an" if model.kind[0] in "aeiou" else "a"
+    return Unsupported(
+        f"{name!r} is {article} {model.kind} model; {cannot}: use {_ENDPOINT[model.kind]}",
+        param="model",
+    )

@@ -11,13 +11,14 @@ from danlu.gateway.providers.llama_cpp import (
     LlamaCppProvider,
     embedded_gguf_path,
 )
+from danlu.gateway.providers.llm_rerank import EMBEDDED_RERANK_MODEL, LLMRerankProvider
 from danlu.gateway.providers.openai_compatible import OpenAICompatibleProvider
 from danlu.gateway.registry import ProviderConfig
 
 
 @hookimpl
 def register_provider_types() -> list[type[Provider]]:
-    return [LlamaCppProvider, OpenAICompatibleProvider, E5Provider]
+    return [LlamaCppProvider, OpenAICompatibleProvider, E5Provider, LLMRerankProvider]
 
 
 @hookimpl
@@ -40,5 +41,11 @@ def default_provider_configs(settings: Settings) -> list[ProviderConfig]:
             name="embedded-embeddings",
             type=E5Provider.type,
             options={"model_name": EMBEDDED_EMBEDDING_MODEL},
+        ),
+        ProviderConfig(
+            name="embedded-rerank",
+            type=LLMRerankProvider.type,
+            # Scores with the embedded chat model above, looked up when called.
+            options={"model_name": EMBEDDED_RERANK_MODEL, "chat_model": EMBEDDED_CHAT_MODEL},
         ),
     ]

@@ -9,6 +9,11 @@ the slot is freed only once the thread has really finished.
 
 The chat template is the one stored in the GGUF (``tokenizer.chat_template``),
 rendered in a sandbox — the same template training uses for that model.
+
+Chat answers carry OpenAI's ``logprobs`` when asked (``logprobs: true``, up to
+20 ``top_logprobs``): the log-softmax of the model's raw logits at each step,
+before temperature and penalties, as vLLM reports them. The LLM reranker reads
+its "yes" probability from them.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+
+import numpy as np
 
 from danlu.core.errors import ContextLengthExceeded, InvalidRequest, Unsupported
 from danlu.gateway.provider import CallContext, ChatModel, Chunk, Model, Provider, ProviderOptions
@@ -41,6 +48,7 @@ _EXTRA_SAMPLING: dict[str, type] = {
     "typical_p": float,
     "repeat_penalty": float,
 }
+MAX_TOP_LOGPROBS = 20  # OpenAI's limit
 _FALLBACK_TEMPLATE = (  # ChatML, for GGUFs that carry no template
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
     "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
@@ -146,12 +154,23 @@ class _Sampling:
     stops: list[str]
     grammar: Any
     logit_bias: dict[int, float]
+    top_logprobs: int | None = None  # None: no logprobs; 0-20: how many alternatives
 
 
 @dataclass
 class _Finished:
     reason: str
     completion_tokens: int
+
+
+@dataclass
+class _Logprob:
+    """One generated token's entry in OpenAI's ``logprobs.content``."""
+
+    entry: dict[str, Any]
+
+
+_Piece = str | _Logprob | _Finished
 
 
 class LlamaChatModel(ChatModel):
@@ -181,6 +200,11 @@ class LlamaChatModel(ChatModel):
         self.finished: Counter[str] = Counter()
         self._is_eog: Callable[[int], bool] = lambda token: bool(
             low_level.llama_vocab_is_eog(llama._model.vocab, token)
+        )
+        n_vocab = int(llama.n_vocab())
+        # The logits of the last decoded position: the distribution the next token came from.
+        self._last_logits: Callable[[], Any] = lambda: np.ctypeslib.as_array(
+            low_level.llama_get_logits_ith(llama._ctx.ctx, -1), shape=(n_vocab,)
         )
         template = (
             chat_template or llama.metadata.get("tokenizer.chat_template") or _FALLBACK_TEMPLATE
@@ -248,7 +272,10 @@ class LlamaChatModel(ChatModel):
         prompt_tokens: int,
         limit: int | None,
     ) -> _Sampling:
-        for option in ("logprobs", "top_logprobs", "tools", "tool_choice", "suffix"):
+        refused = ["tools", "tool_choice", "suffix"]
+        if isinstance(request, CompletionRequest):
+            refused.append("logprobs")  # the legacy per-offset format is not implemented
+        for option in refused:
             value = getattr(request, option, None)
             if value not in (None, False, "none"):
                 raise Unsupported(f"model {self.id!r} does not support {option!r}", param=option)
@@ -291,6 +318,7 @@ class LlamaChatModel(ChatModel):
             stops=request.stop_list(),
             grammar=self._grammar(request),
             logit_bias=self._logit_bias(request.logit_bias),
+            top_logprobs=_top_logprobs(request),
         )
 
     def _grammar(self, request: ChatCompletionRequest | CompletionRequest) -> Any:
@@ -345,12 +373,19 @@ class LlamaChatModel(ChatModel):
         completion_tokens = 0
         for index in range(request.n):
             yield {"choices": [_chat_choice(index, {"role": "assistant", "content": ""})]}
+            # Each token's logprobs ride on the chunk that carries its text (or the last one).
+            pending: list[dict[str, Any]] = []
             async for piece in self._generate(ctx.owner, tokens, sampling):
+                if isinstance(piece, _Logprob):
+                    pending.append(piece.entry)
+                    continue
+                logprobs = {"content": pending} if pending else None
+                pending = []
                 if isinstance(piece, _Finished):
                     completion_tokens += piece.completion_tokens
-                    yield {"choices": [_chat_choice(index, {}, piece.reason)]}
+                    yield {"choices": [_chat_choice(index, {}, piece.reason, logprobs)]}
                 else:
-                    yield {"choices": [_chat_choice(index, {"content": piece})]}
+                    yield {"choices": [_chat_choice(index, {"content": piece}, None, logprobs)]}
         yield {"choices": [], "usage": _usage(len(tokens), completion_tokens)}
 
     async def stream_completion(
@@ -369,7 +404,7 @@ class LlamaChatModel(ChatModel):
                     if isinstance(piece, _Finished):
                         completion_tokens += piece.completion_tokens
                         yield {"choices": [_text_choice(index, "", piece.reason)]}
-                    else:
+                    elif isinstance(piece, str):
                         yield {"choices": [_text_choice(index, piece)]}
                 index += 1
         prompt_tokens = sum(len(t) for t in encoded)
@@ -379,13 +414,13 @@ class LlamaChatModel(ChatModel):
 
     async def _generate(
         self, owner: str, tokens: list[int], sampling: _Sampling
-    ) -> AsyncIterator[str | _Finished]:
+    ) -> AsyncIterator[_Piece]:
         await self._scheduler.acquire(owner)
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str | _Finished | BaseException] = asyncio.Queue()
+        queue: asyncio.Queue[_Piece | BaseException] = asyncio.Queue()
         cancel = threading.Event()
 
-        def emit(item: str | _Finished | BaseException) -> None:
+        def emit(item: _Piece | BaseException) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
         try:
@@ -410,7 +445,7 @@ class LlamaChatModel(ChatModel):
         self,
         tokens: list[int],
         sampling: _Sampling,
-        emit: Callable[[str | _Finished | BaseException], None],
+        emit: Callable[[_Piece | BaseException], None],
         cancel: threading.Event,
     ) -> None:
         try:
@@ -424,7 +459,7 @@ class LlamaChatModel(ChatModel):
         self,
         tokens: list[int],
         sampling: _Sampling,
-        emit: Callable[[str | _Finished | BaseException], None],
+        emit: Callable[[_Piece | BaseException], None],
         cancel: threading.Event,
     ) -> _Finished:
         llama = self._llama
@@ -473,6 +508,8 @@ class LlamaChatModel(ChatModel):
                 reason = "stop"
                 break
             count += 1
+            if sampling.top_logprobs is not None:
+                emit(_Logprob(self._logprob_entry(token, sampling.top_logprobs)))
             held += decoder.decode(bytes(llama.detokenize([token])))
             if stops:
                 cut = _first_stop(held, stops)
@@ -494,6 +531,43 @@ class LlamaChatModel(ChatModel):
             emit(held)
         return _Finished(reason, count)
 
+    def _logprob_entry(self, token: int, top: int) -> dict[str, Any]:
+        """``token``'s log probability and the ``top`` likeliest alternatives."""
+        logits = self._last_logits().astype(np.float64)
+        shifted = logits - logits.max()
+        logprobs = shifted - np.log(np.exp(shifted).sum())
+        entry = self._token_logprob(token, float(logprobs[token]))
+        best: list[int] = []
+        if top:
+            candidates = np.argpartition(-logprobs, top)[:top]
+            best = sorted((int(t) for t in candidates), key=lambda t: -logprobs[t])
+        entry["top_logprobs"] = [self._token_logprob(t, float(logprobs[t])) for t in best]
+        return entry
+
+    def _token_logprob(self, token: int, logprob: float) -> dict[str, Any]:
+        raw = bytes(self._llama.detokenize([token]))
+        return {
+            "token": raw.decode("utf-8", "replace"),
+            "logprob": max(logprob, -9999.0),  # JSON has no -inf
+            "bytes": list(raw),
+        }
+
+
+def _top_logprobs(request: ChatCompletionRequest | CompletionRequest) -> int | None:
+    """How many alternatives a chat request wants per token; None without logprobs."""
+    if not isinstance(request, ChatCompletionRequest):
+        return None
+    top = request.top_logprobs
+    if top is not None and not 0 <= top <= MAX_TOP_LOGPROBS:
+        raise InvalidRequest(
+            f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}", param="top_logprobs"
+        )
+    if not request.logprobs:
+        if top is not None:
+            raise InvalidRequest("top_logprobs needs logprobs: true", param="top_logprobs")
+        return None
+    return top or 0
+
 
 def _first_stop(text: str, stops: list[str]) -> int | None:
     hits = [position for stop in stops if (position := text.find(stop)) >= 0]
@@ -511,8 +585,13 @@ def _stop_prefix_length(text: str, stops: list[str]) -> int:
     return best
 
 
-def _chat_choice(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+def _chat_choice(
+    index: int,
+    delta: dict[str, Any],
+    finish: str | None = None,
+    logprobs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
 
 
 def _text_choice(index: int, text: str, finish: str | None = None) -> dict[str, Any]:

@@ -6,6 +6,11 @@ chunk by chunk: each upstream chunk's choices and extra fields reach the
 client unchanged, only ``id``/``model``/``created`` are restamped by the
 gateway. The gateway always asks the upstream for usage so it can meter the
 call, and forwards it only if the client asked for it.
+
+Rerank models (``kind = "rerank"``) call the upstream's ``POST /rerank`` in the
+shape Jina, Cohere-v2-compatible servers, vLLM, Xinference and SiliconFlow
+share: ``{"model", "query", "documents": [str], "return_documents": false}`` in,
+``{"results": [{"index", "relevance_score"}], "usage": {"total_tokens"}}`` out.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from danlu.gateway.provider import (
     Model,
     Provider,
     ProviderOptions,
+    RerankModel,
+    RerankResult,
 )
 from danlu.gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
@@ -40,7 +47,7 @@ class UpstreamModel(ProviderOptions):
 
     name: str = Field(min_length=1)
     upstream: str | None = None
-    kind: str = Field(default="chat", pattern="^(chat|embedding)$")
+    kind: str = Field(default="chat", pattern="^(chat|embedding|rerank)$")
 
 
 class OpenAICompatibleOptions(ProviderOptions):
@@ -82,7 +89,7 @@ class OpenAICompatibleProvider(Provider):
         models: list[Model] = []
         for entry in entries:
             upstream_name = entry.upstream or entry.name
-            cls = UpstreamChatModel if entry.kind == "chat" else UpstreamEmbeddingModel
+            cls = _MODEL_CLASSES[entry.kind]
             models.append(
                 cls(
                     entry.name,
@@ -99,9 +106,7 @@ class OpenAICompatibleProvider(Provider):
         response = await _send(self._client, "GET", "/models")
         data = response.json().get("data", [])
         return [
-            UpstreamModel(
-                name=item["id"], kind="embedding" if "embed" in item["id"].lower() else "chat"
-            )
+            UpstreamModel(name=item["id"], kind=_guess_kind(item["id"]))
             for item in data
             if isinstance(item, dict) and isinstance(item.get("id"), str)
         ]
@@ -110,6 +115,14 @@ class OpenAICompatibleProvider(Provider):
         client = getattr(self, "_client", None)
         if client is not None:
             await client.aclose()
+
+
+def _guess_kind(model_id: str) -> str:
+    """A discovered model's kind, from its name (``/models`` does not say)."""
+    lowered = model_id.lower()
+    if "rerank" in lowered:
+        return "rerank"
+    return "embedding" if "embed" in lowered else "chat"
 
 
 async def _send(
@@ -272,3 +285,51 @@ class UpstreamEmbeddingModel(EmbeddingModel, _Upstream):
             )
         usage = answer.get("usage") or {}
         return EmbeddingResult(vectors=vectors, prompt_tokens=int(usage.get("prompt_tokens", 0)))
+
+
+class UpstreamRerankModel(RerankModel, _Upstream):
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        upstream_name: str,
+        client: httpx.AsyncClient,
+        owned_by: str,
+        provider: str,
+    ):
+        RerankModel.__init__(self, model_id, owned_by=owned_by, provider=provider)
+        _Upstream.__init__(self, upstream_name, client)
+
+    async def rerank(self, query: str, documents: list[str], ctx: CallContext) -> RerankResult:
+        # No top_n: the gateway needs every document's score and truncates itself.
+        body = {
+            "model": self.upstream_name,
+            "query": query,
+            "documents": documents,
+            "return_documents": False,
+        }
+        answer = await self._whole("/rerank", body)
+        scores: dict[int, float] = {}
+        try:
+            for item in answer["results"]:
+                scores[int(item["index"])] = float(item["relevance_score"])
+            usage = answer.get("usage") or {}
+            tokens = int(usage.get("total_tokens") or usage.get("prompt_tokens") or 0)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise UpstreamError("the upstream's rerank answer is malformed") from None
+        if sorted(scores) != list(range(len(documents))):
+            raise UpstreamError(
+                f"the upstream's rerank answer scores documents {sorted(scores)[:8]}, "
+                f"not each of the {len(documents)} sent"
+            )
+        return RerankResult(
+            scores=[scores[index] for index in range(len(documents))], tokens=tokens
+        )
+
+
+_AnyUpstream = UpstreamChatModel | UpstreamEmbeddingModel | UpstreamRerankModel
+_MODEL_CLASSES: dict[str, type[_AnyUpstream]] = {
+    "chat": UpstreamChatModel,
+    "embedding": UpstreamEmbeddingModel,
+    "rerank": UpstreamRerankModel,
+}
