@@ -79,6 +79,7 @@ def server(
         base_url = "{fake_upstream.base_url}"
         api_key = "{SECRET}"
         models = ["fake-chat", "fake-reasoner", "fake-tools", "fake-500", "fake-400", "fake-cut",
+                  "fake-qa",
                   {{ name = "{EMBED_MODEL}", kind = "embedding" }},
                   {{ name = "{RERANK_MODEL}", kind = "rerank" }},
                   {{ name = "fake-rerank-500", upstream = "fake-500", kind = "rerank" }},

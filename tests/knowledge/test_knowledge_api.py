@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -159,3 +160,231 @@ def test_an_app_answers_with_citations(server: RunningServer) -> None:
         answer = http.post(f"/apps/{app['slug']}/chat", json={"query": "年假有几天？"}).json()
         assert answer["status"] == "succeeded", answer
         assert "十五天" in answer["answer"] and "Sources: leave.md" in answer["answer"]
+
+
+def test_metadata_filters_and_chunk_preview(server: RunningServer) -> None:
+    with _http(server) as http:
+        kb = http.post("/knowledge-bases", json={"name": "filtered"}).json()["id"]
+        for name, body, meta in (
+            ("zh.md", "退货需要在七天内提出申请。", {"lang": "zh", "year": 2024}),
+            ("en.md", "Returns must be requested within seven days.", {"lang": "en", "year": 2025}),
+        ):
+            response = http.post(
+                f"/knowledge-bases/{kb}/documents",
+                files=[("files", (name, body.encode()))],
+                data={"metadata": json.dumps(meta)},
+            )
+            assert response.status_code == 202, response.text
+            assert response.json()["data"][0]["metadata"] == meta
+        docs = {d["name"]: d for d in _wait(http, kb)}
+
+        def names(filters: dict[str, Any]) -> set[str]:
+            response = http.post(
+                f"/knowledge-bases/{kb}/retrieve",
+                json={"query": "return within seven days 退货", "filters": filters, "top_k": 5},
+            )
+            assert response.status_code == 200, response.text
+            return {h["document_name"] for h in response.json()["data"]}
+
+        assert names({}) == {"zh.md", "en.md"}
+        assert names({"lang": "en"}) == {"en.md"}
+        assert names({"year": {"$lt": 2025}}) == {"zh.md"}
+        assert names({"document_name": {"$in": ["en.md"]}}) == {"en.md"}
+        assert names({"lang": "fr"}) == set()
+
+        # Metadata can be replaced; filters see the change at once.
+        patched = http.patch(
+            f"/knowledge-bases/{kb}/documents/{docs['zh.md']['id']}",
+            json={"metadata": {"lang": "en"}},
+        )
+        assert patched.status_code == 200 and patched.json()["metadata"] == {"lang": "en"}
+        assert names({"lang": "en"}) == {"zh.md", "en.md"}
+
+        preview = http.get(f"/knowledge-bases/{kb}/documents/{docs['en.md']['id']}/chunks")
+        assert preview.status_code == 200
+        assert preview.json()["data"][0]["text"].startswith("Returns must be requested")
+
+        for body, says in (
+            ({"query": "x", "filters": {"year": {"$regex": "2"}}}, "unknown operator"),
+            ({"query": "x", "filters": {"$or": []}}, "non-empty list"),
+        ):
+            bad = http.post(f"/knowledge-bases/{kb}/retrieve", json=body)
+            assert bad.status_code == 400 and says in bad.json()["error"]["message"], bad.text
+        bad = http.post(
+            f"/knowledge-bases/{kb}/documents",
+            files=[("files", ("a.txt", b"text"))],
+            data={"metadata": "[1, 2]"},
+        )
+        assert bad.status_code == 400 and "JSON object" in bad.json()["error"]["message"]
+        bad = http.patch(
+            f"/knowledge-bases/{kb}/documents/{docs['en.md']['id']}",
+            json={"metadata": {"source": "x"}},
+        )
+        assert bad.status_code == 400 and "reserved" in bad.json()["error"]["message"]
+
+
+def test_parent_child_over_http(server: RunningServer) -> None:
+    with _http(server) as http:
+        kb = http.post(
+            "/knowledge-bases",
+            json={
+                "name": "handbook-pc",
+                "chunk_mode": "parent_child",
+                "chunk_size": 40,
+                "chunk_overlap": 0,
+                "parent_size": 300,
+            },
+        ).json()
+        assert kb["chunk_mode"] == "parent_child"
+        body = (
+            "Expenses: keep every receipt. Claims over 500 yuan need a manager's approval. "
+            "Claims are paid with the next salary.\n\n"
+            "Travel: book trains through the portal. Flights need approval two weeks ahead."
+        )
+        _upload(http, kb["id"], {"policy.md": body.encode()})
+        _wait(http, kb["id"])
+        hit = http.post(
+            f"/knowledge-bases/{kb['id']}/retrieve",
+            json={"query": "who approves big expense claims", "top_k": 1},
+        ).json()["data"][0]
+        assert hit["text"].startswith("Expenses:") and "next salary" in hit["text"]
+        assert hit["matched_text"] in hit["text"] and hit["matched_text"] != hit["text"]
+        bad = http.post(
+            "/knowledge-bases",
+            json={"name": "x", "chunk_mode": "parent_child", "chunk_size": 500, "parent_size": 400},
+        )
+        assert bad.status_code == 400 and "parent_size" in bad.json()["error"]["message"]
+
+
+def test_import_a_hub_dataset(server: RunningServer) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from huggingface_hub import HfApi
+
+    hub = HfApi(endpoint=server.url, token=server.admin_key)
+    repo = hub.create_repo("admin/faq-set", repo_type="dataset").repo_id
+    rows = [
+        {"question": "门店几点关门？", "answer": "每天晚上九点关门。"},
+        {"question": "Can I pay by card?", "answer": "Yes, all major cards are accepted."},
+    ]
+    hub.upload_file(
+        path_or_fileobj="\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(),
+        path_in_repo="data/faq.jsonl",
+        repo_id=repo,
+        repo_type="dataset",
+    )
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"text": ["仓库位于上海浦东，周末不发货。"]}), buffer)
+    hub.upload_file(
+        path_or_fileobj=buffer.getvalue(),
+        path_in_repo="data/extra.parquet",
+        repo_id=repo,
+        repo_type="dataset",
+    )
+    with _http(server) as http:
+        kb = http.post("/knowledge-bases", json={"name": "from-hub"}).json()["id"]
+        response = http.post(f"/knowledge-bases/{kb}/documents/import", json={"repo": repo})
+        assert response.status_code == 202, response.text
+        imported = response.json()["data"]
+        assert {d["name"] for d in imported} == {"data/faq.jsonl", "data/extra.parquet"}
+        assert all(d["source"].startswith(f"hub:datasets/{repo}@") for d in imported)
+        docs = _wait(http, kb)
+        assert all(d["status"] == "ready" for d in docs), docs
+
+        def top(query: str) -> str:
+            hits = http.post(
+                f"/knowledge-bases/{kb}/retrieve", json={"query": query, "top_k": 1}
+            ).json()["data"]
+            return str(hits[0]["text"])
+
+        assert "九点" in top("商店晚上什么时候关门")
+        assert "浦东" in top("仓库在哪里")
+        only = http.post(
+            f"/knowledge-bases/{kb}/retrieve",
+            json={"query": "cards", "filters": {"dataset": repo}, "top_k": 5},
+        ).json()["data"]
+        assert only and all(h["metadata"]["dataset"] == repo for h in only)
+
+        missing = http.post(f"/knowledge-bases/{kb}/documents/import", json={"repo": "admin/nope"})
+        assert missing.status_code == 404
+        no_file = http.post(
+            f"/knowledge-bases/{kb}/documents/import",
+            json={"repo": repo, "paths": ["data/missing.csv"]},
+        )
+        assert no_file.status_code == 404 and "missing.csv" in no_file.json()["error"]["message"]
+        hub.update_repo_settings(repo, private=True, repo_type="dataset")
+        server.cli("users", "create", "kb-importer", check=False)
+        other = server.create_key("importer", "--user", "kb-importer")
+        other_kb = httpx.post(
+            f"{server.api}/knowledge-bases",
+            json={"name": "theirs"},
+            headers={"Authorization": f"Bearer {other}"},
+            timeout=30,
+        ).json()["id"]
+        private = httpx.post(
+            f"{server.api}/knowledge-bases/{other_kb}/documents/import",
+            json={"repo": repo},
+            headers={"Authorization": f"Bearer {other}"},
+            timeout=30,
+        )
+        assert private.status_code == 404
+
+
+def test_question_answer_chunking_with_a_chat_model(server: RunningServer) -> None:
+    with _http(server) as http:
+        created = http.post(
+            "/knowledge-bases", json={"name": "qa", "chunk_mode": "qa", "qa_model": "fake-qa"}
+        )
+        assert created.status_code == 201, created.text
+        kb = created.json()["id"]
+        body = "门店营业时间是早上九点到晚上九点。会员生日当月享受八折优惠。"
+        _upload(http, kb, {"store.md": body.encode()})
+        (doc,) = _wait(http, kb)
+        assert doc["status"] == "ready" and doc["chunks"] == 2, doc
+        hits = http.post(
+            f"/knowledge-bases/{kb}/retrieve", json={"query": "会员生日有什么优惠", "top_k": 1}
+        ).json()["data"]
+        assert hits[0]["answer"] == "会员生日当月享受八折优惠。"
+        assert hits[0]["question"].startswith("关于") and hits[0]["answer"] in hits[0]["text"]
+        missing = http.post(
+            "/knowledge-bases", json={"name": "qa", "chunk_mode": "qa", "qa_model": "nope"}
+        )
+        assert missing.status_code == 404
+
+
+def test_retrieval_with_a_reranker(server: RunningServer) -> None:
+    with _http(server) as http:
+        kb = http.post("/knowledge-bases", json={"name": "reranked", "chunk_size": 60}).json()["id"]
+        _upload(
+            http,
+            kb,
+            {
+                "a.txt": b"Invoices are emailed monthly.",
+                "b.txt": b"Refund requests are handled by the billing team within two days.",
+                "c.txt": b"The office is closed on public holidays.",
+            },
+        )
+        _wait(http, kb)
+        response = http.post(
+            f"/knowledge-bases/{kb}/retrieve",
+            json={"query": "who handles refund requests", "top_k": 2, "rerank": "fake-rerank"},
+        )
+        assert response.status_code == 200, response.text
+        hits = response.json()["data"]
+        assert len(hits) == 2 and hits[0]["document_name"] == "b.txt"
+        assert hits[0]["rerank_score"] == hits[0]["score"] > hits[1]["score"]
+        # The reranker's scores are what a threshold applies to.
+        only = http.post(
+            f"/knowledge-bases/{kb}/retrieve",
+            json={
+                "query": "who handles refund requests",
+                "rerank": "fake-rerank",
+                "score_threshold": 0.5,
+            },
+        ).json()["data"]
+        assert [h["document_name"] for h in only] == ["b.txt"]
+        for model, status in (("nope", 404), ("fake-chat", 422)):
+            bad = http.post(f"/knowledge-bases/{kb}/retrieve", json={"query": "x", "rerank": model})
+            assert bad.status_code == status, bad.text

@@ -13,7 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 SECRET = "upstream-secret"
-CHAT_MODELS = ["fake-chat", "fake-reasoner", "fake-tools", "fake-500", "fake-400", "fake-cut"]
+CHAT_MODELS = [
+    "fake-chat",
+    "fake-reasoner",
+    "fake-tools",
+    "fake-500",
+    "fake-400",
+    "fake-cut",
+    "fake-qa",
+]
 EMBED_MODEL = "fake-embed"
 RERANK_MODEL = "fake-rerank"
 
@@ -35,8 +43,18 @@ def _chunk(model: str, choices: list[dict[str, Any]], **extra: Any) -> dict[str,
     }
 
 
-def _script(model: str) -> list[dict[str, Any]]:
+def _question_pairs(body: dict[str, Any]) -> str:
+    """fake-qa's answer to a QA-generation prompt: one pair per sentence of the passage."""
+    prompt = str(body["messages"][-1]["content"])
+    passage = prompt.rsplit("Passage:", 1)[-1].strip()
+    sentences = [s.strip() for s in passage.replace("。", "。\n").splitlines() if s.strip()]
+    return "\n".join(f"Q: 关于“{s[:8]}”说了什么？\nA: {s}" for s in sentences)
+
+
+def _script(model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     """The deltas each fake model streams."""
+    if model == "fake-qa":
+        return [{"role": "assistant", "content": _question_pairs(body)}]
     if model == "fake-reasoner":
         return [
             {"role": "assistant", "reasoning_content": "Let me think. "},
@@ -155,7 +173,7 @@ class FakeUpstream:
                 if body.get("stream"):
                     self._stream(model, body)
                 else:
-                    self._whole(model)
+                    self._whole(model, body)
 
             def _rerank(self, body: dict[str, Any]) -> None:
                 documents = body["documents"]
@@ -179,9 +197,9 @@ class FakeUpstream:
                     },
                 )
 
-            def _whole(self, model: str) -> None:
+            def _whole(self, model: str, body: dict[str, Any]) -> None:
                 message: dict[str, Any] = {"role": "assistant", "content": ""}
-                for delta in _script(model):
+                for delta in _script(model, body):
                     for key, value in delta.items():
                         if key == "tool_calls":
                             message.setdefault("tool_calls", []).extend(value)
@@ -205,7 +223,7 @@ class FakeUpstream:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                script = _script(model)
+                script = _script(model, body)
                 for position, delta in enumerate(script):
                     chunk = _chunk(model, [{"index": 0, "delta": delta, "finish_reason": None}])
                     self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")

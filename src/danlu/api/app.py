@@ -42,12 +42,13 @@ from danlu.core.plugins import plugin_manager
 from danlu.core.settings import Settings
 from danlu.gateway.hub_models import HubServing
 from danlu.gateway.providers.e5 import EMBEDDED_EMBEDDING_MODEL
-from danlu.gateway.providers.llama_cpp import embedded_gguf_path
+from danlu.gateway.providers.llama_cpp import EMBEDDED_CHAT_MODEL, embedded_gguf_path
 from danlu.gateway.registry import ModelRegistry
 from danlu.hub.commits import Committer
 from danlu.hub.repos import Repos
 from danlu.hub.seed import ensure_embedded_repo
 from danlu.knowledge.service import KnowledgeBases
+from danlu.knowledge.vectors import open_vector_store
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,15 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
         engine = EngineServices(
             models=registry, http_allow=parse_allowlist(settings.builder_http_allow)
         )
-        knowledge = KnowledgeBases(core.db, core.blobs, registry, EMBEDDED_EMBEDDING_MODEL)
+        vector_store = await asyncio.to_thread(open_vector_store, core.db, settings.vector_index)
+        knowledge = KnowledgeBases(
+            core.db,
+            core.blobs,
+            registry,
+            EMBEDDED_EMBEDDING_MODEL,
+            default_chat=EMBEDDED_CHAT_MODEL if settings.embedded_models else None,
+            vectors=vector_store,
+        )
         app.state.knowledge = knowledge
         engine.retriever = knowledge
         apps = Apps(core.db, core.keys, engine)

@@ -153,6 +153,14 @@ SPECS: tuple[SettingSpec, ...] = (
         1024**3,
         "Largest commit request (inline files, base64) the hub accepts.",
     ),
+    SettingSpec(
+        "vector_index",
+        str,
+        "auto",
+        "Where knowledge-base vectors are searched: `memory` (exact, in each server process), "
+        "`pgvector` (in PostgreSQL, HNSW; needs the `vector` extension) or `auto` (pgvector "
+        "when the database is PostgreSQL with the extension available, else memory).",
+    ),
 )
 
 
@@ -179,6 +187,7 @@ class Settings:
     builder_http_allow: str
     hub_inline_upload_bytes: int
     hub_max_commit_bytes: int
+    vector_index: str
 
     @property
     def resolved_database_url(self) -> str:

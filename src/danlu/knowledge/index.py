@@ -1,17 +1,21 @@
-"""Retrieval over one knowledge base: vectors (cosine), keywords (BM25) and their fusion.
+"""Search structures over one knowledge base's chunks: BM25 keywords, exact vectors, fusion.
 
-The embedded default keeps each base's chunk matrix in memory and searches it
-by brute force with numpy (measured in ENVIRONMENT.md: ~25 ms per query at
-100k chunks on two cores). Keywords use BM25 over jieba's search segmentation,
-so Chinese words inside a sentence ("退款" in "怎么申请退款") are found.
-Hybrid mode fuses the two rankings with reciprocal rank fusion.
+Both work on *rows* (a chunk's place in the base's arrays) and take an optional
+boolean row mask, which is how metadata filters reach them.
+
+- Keywords: BM25 over jieba's search segmentation, so Chinese words inside a
+  sentence ("退款" in "怎么申请退款") are found. Postings are numpy arrays with
+  each term's weight precomputed, so a query is a ``bincount`` over the
+  postings of its terms, not a Python loop over documents.
+- Vectors: the normalised float32 matrix in memory, searched exactly by one
+  matrix-vector product (measured in bench/knowledge_latency.py).
+- Hybrid: reciprocal rank fusion of the two rankings.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,56 +38,109 @@ class Hit:
     keyword_score: float | None = None
 
 
-class BM25:
-    def __init__(self, documents: list[list[str]], k1: float = 1.5, b: float = 0.75):
-        self.k1, self.b = k1, b
-        self.frequencies = [Counter(doc) for doc in documents]
-        self.lengths = np.array([len(doc) for doc in documents], dtype=np.float32)
-        self.average = float(self.lengths.mean()) if documents else 0.0
-        postings: dict[str, list[int]] = {}
-        for index, counts in enumerate(self.frequencies):
-            for term in counts:
-                postings.setdefault(term, []).append(index)
-        self.postings = postings
-        total = len(documents)
-        self.idf = {
-            term: math.log(1 + (total - len(ids) + 0.5) / (len(ids) + 0.5))
-            for term, ids in postings.items()
-        }
-
-    def scores(self, query: list[str]) -> dict[int, float]:
-        result: dict[int, float] = {}
-        for term in set(query):
-            for index in self.postings.get(term, []):
-                frequency = self.frequencies[index][term]
-                norm = self.k1 * (1 - self.b + self.b * self.lengths[index] / (self.average or 1))
-                result[index] = result.get(index, 0.0) + self.idf[term] * frequency * (
-                    self.k1 + 1
-                ) / (frequency + norm)
-        return result
+def top_rows(
+    scores: np.ndarray, top_k: int, mask: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """The ``top_k`` best rows by score, best first, among those the mask allows."""
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    count = min(top_k, len(scores))
+    if count <= 0:
+        return []
+    best = np.argpartition(scores, len(scores) - count)[-count:]
+    best = best[np.argsort(-scores[best], kind="stable")]
+    return [(int(row), float(scores[row])) for row in best if np.isfinite(scores[row])]
 
 
-class BaseIndex:
-    """One knowledge base's chunks, searchable three ways."""
+class KeywordIndex:
+    """BM25 (k1=1.5, b=0.75) over token lists."""
 
-    def __init__(self, chunk_ids: list[int], texts: list[str], vectors: np.ndarray):
-        self.chunk_ids = chunk_ids
-        self.vectors = vectors
-        self.bm25 = BM25([tokens(text) for text in texts])
+    def __init__(self, documents: Iterable[list[str]], k1: float = 1.5, b: float = 0.75):
+        vocabulary: dict[str, int] = {}
+        term_ids: list[int] = []
+        lengths: list[int] = []
+        for words in documents:
+            term_ids += [vocabulary.setdefault(w, len(vocabulary)) for w in words]
+            lengths.append(len(words))
+        self._build(
+            vocabulary,
+            np.asarray(term_ids, dtype=np.int64),
+            np.asarray(lengths, dtype=np.int64),
+            k1,
+            b,
+        )
 
-    def vector(self, query_vector: np.ndarray, top_k: int) -> list[Hit]:
-        if not self.chunk_ids:
+    @classmethod
+    def from_arrays(
+        cls, vocabulary: dict[str, int], terms: np.ndarray, lengths: np.ndarray
+    ) -> KeywordIndex:
+        """Build from term ids laid end to end and each row's length (benchmarks, imports)."""
+        index = cls.__new__(cls)
+        index._build(vocabulary, terms.astype(np.int64), lengths.astype(np.int64), 1.5, 0.75)
+        return index
+
+    def _build(
+        self,
+        vocabulary: dict[str, int],
+        terms: np.ndarray,
+        length: np.ndarray,
+        k1: float,
+        b: float,
+    ) -> None:
+        self.vocabulary = vocabulary
+        self.size = len(length)
+        rows = np.repeat(np.arange(self.size, dtype=np.int64), length)
+        # One (term, row) pair per distinct occurrence, sorted by term: postings lists.
+        pairs, frequency = np.unique(terms * max(self.size, 1) + rows, return_counts=True)
+        post_terms, post_rows = np.divmod(pairs, max(self.size, 1))
+        average = float(length.mean()) if self.size else 0.0
+        norm = k1 * (1 - b + b * length[post_rows] / (average or 1.0))
+        df = np.bincount(post_terms, minlength=len(vocabulary))
+        idf = np.log(1 + (self.size - df + 0.5) / (df + 0.5))
+        self.rows = post_rows.astype(np.int32)
+        self.weights = (idf[post_terms] * frequency * (k1 + 1) / (frequency + norm)).astype(
+            np.float32
+        )
+        self.offsets = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+
+    def scores(self, query: list[str]) -> np.ndarray | None:
+        """BM25 score of every row (zero where no term matches); None if no term is known."""
+        ids = {self.vocabulary[w] for w in query if w in self.vocabulary}
+        if not ids:
+            return None
+        spans = [slice(self.offsets[i], self.offsets[i + 1]) for i in ids]
+        rows = np.concatenate([self.rows[s] for s in spans])
+        weights = np.concatenate([self.weights[s] for s in spans])
+        return np.bincount(rows, weights=weights, minlength=self.size)
+
+    def search(
+        self, query: list[str], top_k: int, mask: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        scores = self.scores(query)
+        if scores is None:
             return []
-        scores = self.vectors @ query_vector
-        order = np.argsort(-scores)[:top_k]
-        return [
-            Hit(self.chunk_ids[i], float(scores[i]), vector_score=float(scores[i])) for i in order
-        ]
+        matched = scores > 0 if mask is None else (scores > 0) & mask
+        return top_rows(scores, top_k, matched)
 
-    def keyword(self, query: str, top_k: int) -> list[Hit]:
-        scores = self.bm25.scores(tokens(query))
-        ranked = sorted(scores.items(), key=lambda item: -item[1])[:top_k]
-        return [Hit(self.chunk_ids[i], float(s), keyword_score=float(s)) for i, s in ranked]
+
+class VectorMatrix:
+    """Exact cosine search over normalised float32 rows."""
+
+    def __init__(self, matrix: np.ndarray):
+        self.matrix = matrix
+
+    def search(
+        self, query: np.ndarray, top_k: int, mask: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        if not len(self.matrix):
+            return []
+        return top_rows(self.matrix @ query, top_k, mask)
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(vectors, dtype="<f4")
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return matrix / np.where(norms == 0, 1, norms)
 
 
 def fuse(vector: list[Hit], keyword: list[Hit], top_k: int) -> list[Hit]:

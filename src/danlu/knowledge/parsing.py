@@ -1,7 +1,9 @@
-"""Documents to text: plain text, Markdown, HTML, CSV, JSON, PDF, DOCX and XLSX.
+"""Documents to text: plain text, Markdown, HTML, CSV, JSON, JSONL, Parquet, PDF, DOCX, XLSX.
 
 Each parser returns the document's text; a document that cannot be read fails
 alone, with a message saying why, and the rest of the batch carries on.
+Row-shaped files (CSV, JSON lists, JSONL, Parquet — what hub datasets hold)
+become one paragraph per row, so chunking keeps rows whole where it can.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import ClassVar
 from danlu.core.errors import InvalidRequest, Unsupported
 
 TEXT_TYPES = (".txt", ".md", ".markdown", ".html", ".htm", ".csv", ".json", ".jsonl")
-BINARY_TYPES = (".pdf", ".docx", ".xlsx")
+BINARY_TYPES = (".pdf", ".docx", ".xlsx", ".parquet")
+# A row's field that holds its text, when it has one (datasets of passages).
+TEXT_FIELDS = ("text", "content", "passage", "document", "body")
 SUPPORTED = TEXT_TYPES + BINARY_TYPES
 
 
@@ -77,20 +81,39 @@ def to_text(name: str, data: bytes) -> str:
         rows = list(csv.reader(io.StringIO(text)))
         if rows:
             header, body = rows[0], rows[1:] or [rows[0]]
-            text = "\n".join(
-                "; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False)) for row in body
-            )
+            text = rows_to_text([dict(zip(header, row, strict=False)) for row in body])
     elif suffix in (".json", ".jsonl"):
         try:
             items = (
                 [json.loads(line) for line in text.splitlines() if line.strip()]
                 if suffix == ".jsonl"
-                else [json.loads(text)]
+                else json.loads(text)
             )
         except ValueError as exc:
             raise InvalidRequest(f"{name} is not valid JSON: {exc}") from None
-        text = "\n".join(json.dumps(item, ensure_ascii=False) for item in items)
+        text = rows_to_text(items if isinstance(items, list) else [items])
     return _clean(text, name)
+
+
+def _row_text(row: object) -> str:
+    if isinstance(row, str):
+        return row
+    if not isinstance(row, dict):
+        return json.dumps(row, ensure_ascii=False)
+    for field in TEXT_FIELDS:
+        if isinstance(row.get(field), str) and len(row) <= 3:
+            others = [f"{k}: {v}" for k, v in row.items() if k != field and v not in (None, "")]
+            return "\n".join([*others, row[field]])
+    return "; ".join(
+        f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+        for k, v in row.items()
+        if v not in (None, "")
+    )
+
+
+def rows_to_text(rows: list[object]) -> str:
+    """One paragraph per row: its text field if it has one, else ``key: value`` pairs."""
+    return "\n\n".join(_row_text(row) for row in rows)
 
 
 def _clean(text: str, name: str) -> str:
@@ -117,6 +140,10 @@ def _binary_text(name: str, suffix: str, data: bytes) -> str:
                 return "\n\n".join(page.extract_text() or "" for page in reader.pages)
             except PdfReadError as exc:
                 raise InvalidRequest(f"{name} is not a readable PDF: {exc}") from None
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return rows_to_text(pq.read_table(io.BytesIO(data)).to_pylist())
         if suffix == ".docx":
             import docx
 

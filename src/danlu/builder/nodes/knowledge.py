@@ -1,8 +1,9 @@
-"""The knowledge-retrieval node: the contract, ready for the knowledge bases to fill.
+"""The knowledge-retrieval node: passages from the app's knowledge bases, numbered for citing.
 
-The node asks ``services.retriever`` (a :class:`Retriever`) for passages; the
-knowledge-base pillar provides one. Until a server has it, the node fails with
-a message that says so, and the compiler already checks its wiring.
+The node asks ``services.retriever`` (a :class:`Retriever`; the server's
+knowledge bases) for passages. Its ``context`` output numbers them ``[1]``,
+``[2]`` … with their document names, so an LLM node can cite them, and
+``passages`` carries each one's document, position and scores for the UI.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from danlu.builder.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType, reads_selector
 from danlu.builder.variables import VarType
 from danlu.core.errors import ModelUnavailable
+from danlu.knowledge.filters import validate as validate_filter
 
 
 class Retriever(Protocol):
@@ -27,6 +29,8 @@ class Retriever(Protocol):
         mode: str,
         top_k: int,
         score_threshold: float | None,
+        filters: dict[str, Any] | None = None,
+        rerank: str | None = None,
     ) -> list[dict[str, Any]]:
         """Ranked passages: {"text", "document", "position", "score", ...} each."""
 
@@ -37,6 +41,13 @@ class RetrievalConfig(NodeConfig):
     mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=100)
     score_threshold: float | None = None
+    filters: dict[str, Any] | None = None  # metadata filter (see danlu.knowledge.filters)
+    rerank: str | None = None  # a rerank model's name
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else validate_filter(value)
 
 
 class KnowledgeRetrievalNode(NodeType):
@@ -66,6 +77,11 @@ class KnowledgeRetrievalNode(NodeType):
             mode=config.mode,
             top_k=config.top_k,
             score_threshold=config.score_threshold,
+            filters=config.filters,
+            rerank=config.rerank,
         )
-        context = "\n\n".join(f"[{i}] {p.get('text', '')}" for i, p in enumerate(passages, start=1))
+        context = "\n\n".join(
+            f"[{i}] ({p.get('document_name') or p.get('document', '')}) {p.get('text', '')}"
+            for i, p in enumerate(passages, start=1)
+        )
         return NodeResult({"passages": passages, "context": context})
