@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from danlu.billing import tables as billing_tables
 from danlu.builder import tables as builder_tables
 from danlu.core import tables as core_tables
 from danlu.hub import tables as hub_tables
@@ -9,4 +10,11 @@ from danlu.knowledge import tables as knowledge_tables
 
 metadata = core_tables.Base.metadata
 
-__all__ = ["builder_tables", "core_tables", "hub_tables", "knowledge_tables", "metadata"]
+__all__ = [
+    "billing_tables",
+    "builder_tables",
+    "core_tables",
+    "hub_tables",
+    "knowledge_tables",
+    "metadata",
+]

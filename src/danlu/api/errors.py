@@ -34,6 +34,7 @@ STATUS: list[tuple[type[errors.DanluError], int, str]] = [
     (errors.RangeNotSatisfiable, 416, "invalid_request_error"),
     (errors.Unsupported, 422, "invalid_request_error"),
     (errors.RateLimited, 429, "rate_limit_error"),
+    (errors.InsufficientBalance, 402, "insufficient_quota"),
     (errors.ModelUnavailable, 503, "server_error"),
     (errors.UpstreamTimeout, 504, "upstream_error"),
     (errors.UpstreamError, 502, "upstream_error"),

@@ -77,6 +77,27 @@ class RateLimited(DanluError):
         self.retry_after = retry_after
 
 
+class InsufficientBalance(DanluError):
+    """The workspace cannot cover a call's worst-case cost (HTTP 402 Payment Required).
+
+    ``needed`` and ``available`` are micro-yuan; the message says how to add funds.
+    """
+
+    status = 402
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        needed: int = 0,
+        available: int = 0,
+        code: str | None = "insufficient_balance",
+    ):
+        super().__init__(message, code=code)
+        self.needed = needed
+        self.available = available
+
+
 class ModelUnavailable(DanluError, RuntimeError):
     """The model exists but cannot serve now (failed to load, shutting down)."""
 
