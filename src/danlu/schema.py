@@ -5,6 +5,7 @@ from __future__ import annotations
 from danlu.billing import tables as billing_tables
 from danlu.builder import tables as builder_tables
 from danlu.core import tables as core_tables
+from danlu.gateway import tables as gateway_tables
 from danlu.hub import tables as hub_tables
 from danlu.knowledge import tables as knowledge_tables
 
@@ -14,6 +15,7 @@ __all__ = [
     "billing_tables",
     "builder_tables",
     "core_tables",
+    "gateway_tables",
     "hub_tables",
     "knowledge_tables",
     "metadata",

@@ -55,8 +55,10 @@ class RunningServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return danlu_cli(*args, env=self.env, check=check)
+    def cli(
+        self, *args: str, check: bool = True, env_extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return danlu_cli(*args, env={**self.env, **(env_extra or {})}, check=check)
 
     def create_key(self, name: str, *extra: str) -> str:
         out = self.cli("keys", "create", "--name", name, *extra).stdout

@@ -27,6 +27,7 @@ from danlu.api.routes import (
     modelscope,
     modelscope_files,
     openai,
+    providers,
     rerank,
     served,
 )
@@ -39,8 +40,10 @@ from danlu.builder.runtime import EngineServices
 from danlu.builder.ssrf import parse_allowlist
 from danlu.core.bootstrap import open_core
 from danlu.core.plugins import plugin_manager
+from danlu.core.secretbox import SecretBox
 from danlu.core.settings import Settings
 from danlu.gateway.hub_models import HubServing
+from danlu.gateway.provider_store import ProviderStore
 from danlu.gateway.providers.e5 import EMBEDDED_EMBEDDING_MODEL
 from danlu.gateway.providers.llama_cpp import EMBEDDED_CHAT_MODEL, embedded_gguf_path
 from danlu.gateway.registry import ModelRegistry
@@ -51,6 +54,17 @@ from danlu.knowledge.service import KnowledgeBases
 from danlu.knowledge.vectors import open_vector_store
 
 log = logging.getLogger(__name__)
+# How often each server process picks up providers added elsewhere (another replica, the CLI).
+PROVIDER_SYNC_SECONDS = 5.0
+
+
+async def _keep_in_sync(store: ProviderStore) -> None:
+    while True:
+        await asyncio.sleep(PROVIDER_SYNC_SECONDS)
+        try:
+            await store.sync()
+        except Exception:  # a database hiccup must not end the loop
+            log.exception("syncing providers failed")
 
 
 def _announce(message: str) -> None:
@@ -81,6 +95,9 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             ),
         )
         app.state.signer = Signer(core.secret)
+        provider_store = ProviderStore(core.db, SecretBox(core.secret), registry)
+        await provider_store.sync()
+        app.state.provider_store = provider_store
         services = app.state.services
         await asyncio.to_thread(
             ensure_embedded_repo,
@@ -114,9 +131,11 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             log.warning("a served hub model could not be loaded: %s", problem)
         ready = ", ".join(sorted(m.id for m in registry.models())) or "none"
         log.info("danlu %s ready; models: %s", __version__, ready)
+        syncing = asyncio.create_task(_keep_in_sync(provider_store))
         try:
             yield
         finally:
+            syncing.cancel()
             await registry.aclose()
             core.close()
 
@@ -137,6 +156,7 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
     app.include_router(health.router)
     app.include_router(openai.router)
     app.include_router(rerank.router)
+    app.include_router(providers.router)
     app.include_router(keys.router)
     app.include_router(served.router)
     app.include_router(apps_routes.router)

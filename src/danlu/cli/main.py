@@ -11,6 +11,7 @@ import click
 from danlu import __version__
 from danlu.cli.common import home_option, load_cli_settings, open_core
 from danlu.cli.hub import hub
+from danlu.cli.providers import providers
 from danlu.core.errors import DanluError
 from danlu.core.tables import Role
 
@@ -268,6 +269,7 @@ def workspaces_members(home: Path | None, slug: str) -> None:
 
 
 cli.add_command(hub)
+cli.add_command(providers)
 
 
 def main() -> None:
