@@ -27,7 +27,7 @@ from __future__ import annotations
 import builtins
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -51,12 +51,19 @@ class CallContext:
 
     owner: str
     principal: Any = None  # danlu.core.keys.Principal; Any keeps the gateway free of core.keys
+    # Filled in by routed models (danlu.gateway.routing): the served models a call tried,
+    # in order; the last one served it, or failed last. A list the caller keeps, so the
+    # request log can read it once the call (or the stream) is over; empty for plain models.
+    deployments: list[str] = field(default_factory=list, compare=False)
 
 
 @dataclass(frozen=True)
 class EmbeddingResult:
     vectors: list[list[float]]
     prompt_tokens: int
+    # The served model that made the vectors when a route chose it (embed() gets no
+    # CallContext to report it on); None for plain models.
+    deployment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,14 @@ class Model(ABC):
     def describe(self) -> dict[str, Any]:
         """Extra facts for ``/v1/models`` (danlu-specific, after OpenAI's fields)."""
         return {"kind": self.kind, "context_length": self.context_length}
+
+    async def probe(self) -> None:  # noqa: B027 - optional hook, nothing to probe by default
+        """Check cheaply that the model can serve; raise (an ``UpstreamError``) if not.
+
+        Routes with health checks call this every few seconds, so it must cost no
+        tokens: an upstream's ``GET /models``, say. Models with nothing to check (in
+        process, already loaded) keep the default, which always passes.
+        """
 
 
 class ChatModel(Model):

@@ -11,13 +11,20 @@ Rerank models (``kind = "rerank"``) call the upstream's ``POST /rerank`` in the
 shape Jina, Cohere-v2-compatible servers, vLLM, Xinference and SiliconFlow
 share: ``{"model", "query", "documents": [str], "return_documents": false}`` in,
 ``{"results": [{"index", "relevance_score"}], "usage": {"total_tokens"}}`` out.
+
+A model's :meth:`probe` (for routes' health checks) is ``GET {base_url}/models``: it
+proves the upstream is reachable and takes the key, and costs no tokens. An upstream's
+``Retry-After`` (or ``retry-after-ms``) on a failure travels as
+``error.extra["retry_after"]`` (seconds), for routes to honour.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -137,11 +144,32 @@ async def _send(
     except httpx.HTTPError as exc:
         raise UpstreamError(f"cannot reach the upstream: {exc.__class__.__name__}: {exc}") from exc
     if response.status_code >= 400:
-        raise _upstream_failure(response.status_code, response.content)
+        raise _upstream_failure(response.status_code, response.content, response.headers)
     return response
 
 
-def _upstream_failure(status: int, content: bytes) -> UpstreamError:
+def _retry_after(headers: httpx.Headers | None) -> float | None:
+    """Seconds the upstream asks us to wait: ``retry-after-ms`` (OpenAI's), else
+    ``Retry-After`` in seconds or as an HTTP date; None if it says nothing usable."""
+    if headers is None:
+        return None
+    try:
+        if "retry-after-ms" in headers:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        if value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _upstream_failure(
+    status: int, content: bytes, headers: httpx.Headers | None = None
+) -> UpstreamError:
     """Relay the upstream's own message; 4xx stay the client's fault, 5xx become 502."""
     message = content.decode("utf-8", "replace")[:2000]
     param = code = None
@@ -155,12 +183,16 @@ def _upstream_failure(status: int, content: bytes) -> UpstreamError:
     except (ValueError, AttributeError):
         pass
     relayed = status if 400 <= status < 500 else 502
-    return UpstreamError(
+    error = UpstreamError(
         f"upstream answered {status}: {message}",
         status=relayed,
         param=param,
         code=None if code is None else str(code),
     )
+    retry_after = _retry_after(headers)
+    if retry_after is not None:
+        error.extra["retry_after"] = retry_after
+    return error
 
 
 def _body(
@@ -176,12 +208,18 @@ class _Upstream:
         self.upstream_name = upstream_name
         self._client = client
 
+    async def _probe(self) -> None:
+        # The list, not a generation: reachable and the key accepted, at no cost.
+        await _send(self._client, "GET", "/models")
+
     async def _stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[Chunk]:
         body = {**body, "stream": True, "stream_options": {"include_usage": True}}
         try:
             async with self._client.stream("POST", path, json=body) as response:
                 if response.status_code >= 400:
-                    raise _upstream_failure(response.status_code, await response.aread())
+                    raise _upstream_failure(
+                        response.status_code, await response.aread(), response.headers
+                    )
                 finished = False
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
@@ -241,6 +279,9 @@ class UpstreamChatModel(ChatModel, _Upstream):
         ChatModel.__init__(self, model_id, owned_by=owned_by, provider=provider)
         _Upstream.__init__(self, upstream_name, client)
 
+    async def probe(self) -> None:
+        await self._probe()
+
     def stream_chat(self, request: ChatCompletionRequest, ctx: CallContext) -> AsyncIterator[Chunk]:
         return self._stream("/chat/completions", _body(request, self.upstream_name))
 
@@ -268,6 +309,9 @@ class UpstreamEmbeddingModel(EmbeddingModel, _Upstream):
     ):
         EmbeddingModel.__init__(self, model_id, owned_by=owned_by, provider=provider)
         _Upstream.__init__(self, upstream_name, client)
+
+    async def probe(self) -> None:
+        await self._probe()
 
     async def embed(self, request: EmbeddingRequest, texts: list[str]) -> EmbeddingResult:
         body = _body(request, self.upstream_name)
@@ -299,6 +343,9 @@ class UpstreamRerankModel(RerankModel, _Upstream):
     ):
         RerankModel.__init__(self, model_id, owned_by=owned_by, provider=provider)
         _Upstream.__init__(self, upstream_name, client)
+
+    async def probe(self) -> None:
+        await self._probe()
 
     async def rerank(self, query: str, documents: list[str], ctx: CallContext) -> RerankResult:
         # No top_n: the gateway needs every document's score and truncates itself.
