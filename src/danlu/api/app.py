@@ -19,6 +19,8 @@ from danlu.api.limits import BodyLimitMiddleware, body_limits
 from danlu.api.request_id import RequestIdMiddleware
 from danlu.api.routes import apps as apps_routes
 from danlu.api.routes import (
+    billing,
+    gateway_admin,
     health,
     hf_files,
     hf_repos,
@@ -34,15 +36,23 @@ from danlu.api.routes import (
 from danlu.api.routes import knowledge as knowledge_routes
 from danlu.api.sse import ClientGone
 from danlu.api.state import Services
+from danlu.billing import Billing as BillingService
+from danlu.billing import UsageRecorder
+from danlu.billing.money import yuan_to_units
 from danlu.builder.app_model import install as install_app_models
 from danlu.builder.apps import Apps
 from danlu.builder.runtime import EngineServices
 from danlu.builder.ssrf import parse_allowlist
 from danlu.core.bootstrap import open_core
+from danlu.core.errors import ConfigError, DanluError
 from danlu.core.plugins import plugin_manager
 from danlu.core.secretbox import SecretBox
 from danlu.core.settings import Settings
 from danlu.gateway.hub_models import HubServing
+from danlu.gateway.limit_rules import LimitRules
+from danlu.gateway.limits import open_limiter
+from danlu.gateway.metering import Meter
+from danlu.gateway.metrics import GatewayMetrics
 from danlu.gateway.provider_store import ProviderStore
 from danlu.gateway.providers.e5 import EMBEDDED_EMBEDDING_MODEL
 from danlu.gateway.providers.llama_cpp import EMBEDDED_CHAT_MODEL, embedded_gguf_path
@@ -58,13 +68,24 @@ log = logging.getLogger(__name__)
 PROVIDER_SYNC_SECONDS = 5.0
 
 
-async def _keep_in_sync(store: ProviderStore) -> None:
+def _free_quota(settings: Settings) -> int:
+    try:
+        return yuan_to_units(settings.free_quota)
+    except DanluError:
+        raise ConfigError(
+            f"DANLU_FREE_QUOTA is an amount of yuan such as 10 or 0.5, not {settings.free_quota!r}"
+        ) from None
+
+
+async def _keep_in_sync(store: ProviderStore, rules: LimitRules) -> None:
+    """Pick up what other processes changed: providers, limit rules."""
     while True:
         await asyncio.sleep(PROVIDER_SYNC_SECONDS)
         try:
             await store.sync()
+            await asyncio.to_thread(rules.refresh)
         except Exception:  # a database hiccup must not end the loop
-            log.exception("syncing providers failed")
+            log.exception("syncing providers and limits failed")
 
 
 def _announce(message: str) -> None:
@@ -95,6 +116,19 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             ),
         )
         app.state.signer = Signer(core.secret)
+        recorder = UsageRecorder(core.db)
+        billing_service = BillingService(core.db, recorder)
+        app.state.billing = billing_service
+        rules = await asyncio.to_thread(LimitRules, core.db)
+        app.state.meter = Meter(
+            open_limiter(settings.redis_url or None),
+            rules,
+            recorder,
+            GatewayMetrics(),
+            billing_service if settings.billing else None,
+            free_quota=_free_quota(settings),
+            free_quota_days=settings.free_quota_days or None,
+        )
         provider_store = ProviderStore(core.db, SecretBox(core.secret), registry)
         await provider_store.sync()
         app.state.provider_store = provider_store
@@ -131,12 +165,15 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             log.warning("a served hub model could not be loaded: %s", problem)
         ready = ", ".join(sorted(m.id for m in registry.models())) or "none"
         log.info("danlu %s ready; models: %s", __version__, ready)
-        syncing = asyncio.create_task(_keep_in_sync(provider_store))
+        syncing = asyncio.create_task(_keep_in_sync(provider_store, rules))
         try:
             yield
         finally:
             syncing.cancel()
+            await app.state.meter.drain()
+            await app.state.meter.limiter.aclose()
             await registry.aclose()
+            await asyncio.to_thread(recorder.close)
             core.close()
 
     app = FastAPI(
@@ -157,6 +194,8 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
     app.include_router(openai.router)
     app.include_router(rerank.router)
     app.include_router(providers.router)
+    app.include_router(billing.router)
+    app.include_router(gateway_admin.router)
     app.include_router(keys.router)
     app.include_router(served.router)
     app.include_router(apps_routes.router)

@@ -9,6 +9,7 @@ names the request id to look up in the log).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,6 +36,7 @@ STATUS: list[tuple[type[errors.DanluError], int, str]] = [
     (errors.Unsupported, 422, "invalid_request_error"),
     (errors.RateLimited, 429, "rate_limit_error"),
     (errors.InsufficientBalance, 402, "insufficient_quota"),
+    (errors.LimitsUnavailable, 503, "server_error"),
     (errors.ModelUnavailable, 503, "server_error"),
     (errors.UpstreamTimeout, 504, "upstream_error"),
     (errors.UpstreamError, 502, "upstream_error"),
@@ -150,7 +152,7 @@ def response_for(request: Request, exc: errors.DanluError) -> JSONResponse:
     status, type_ = status_of(exc)
     headers = {}
     if isinstance(exc, errors.RateLimited):
-        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return render(request, status, type_, exc.message, exc.param, exc.code, headers, exc.extra)

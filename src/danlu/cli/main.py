@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from danlu import __version__
+from danlu.cli.billing import codes, credits
 from danlu.cli.common import home_option, load_cli_settings, open_core
 from danlu.cli.hub import hub
 from danlu.cli.providers import providers
@@ -270,6 +271,8 @@ def workspaces_members(home: Path | None, slug: str) -> None:
 
 cli.add_command(hub)
 cli.add_command(providers)
+cli.add_command(credits)
+cli.add_command(codes)
 
 
 def main() -> None:

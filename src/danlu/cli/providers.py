@@ -100,9 +100,11 @@ def listing(home: Path | None) -> None:
 )
 @click.option(
     "--model",
+    "--models",
     "models",
     multiple=True,
-    help="A model to serve; repeat. 'served=upstream' renames; default: the preset's.",
+    help="Models to serve: repeat, or separate with commas; 'served=upstream' renames. "
+    "Default: the preset's.",
 )
 def add(
     home: Path | None,
@@ -116,6 +118,7 @@ def add(
     from danlu.gateway.provider_store import build_options
 
     chosen: list[Any] | None = None
+    models = tuple(m.strip() for group in models for m in group.split(",") if m.strip())
     if models:
         chosen = [
             {"name": m.split("=", 1)[0], "upstream": m.split("=", 1)[1]} if "=" in m else m

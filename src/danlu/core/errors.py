@@ -70,11 +70,25 @@ class ContextLengthExceeded(InvalidRequest):
 
 
 class RateLimited(DanluError):
-    """Too many requests right now; retry after ``retry_after`` seconds."""
+    """Too many requests right now; retry after ``retry_after`` seconds.
 
-    def __init__(self, message: str, *, retry_after: float = 1.0, code: str | None = None):
+    When a configured limit refused the request, ``scope`` names whose limit it was (e.g.
+    ``"key:k1"``) and ``limit`` which one (``"rpm"``, ``"tpm"`` or ``"concurrency"``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float = 1.0,
+        code: str | None = None,
+        scope: str | None = None,
+        limit: str | None = None,
+    ):
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.scope = scope
+        self.limit = limit
 
 
 class InsufficientBalance(DanluError):
@@ -96,6 +110,25 @@ class InsufficientBalance(DanluError):
         super().__init__(message, code=code)
         self.needed = needed
         self.available = available
+
+
+class LimitsUnavailable(DanluError, ConnectionError):
+    """Rate limits cannot be checked (their store, Redis, is unreachable): HTTP 503.
+
+    The gateway fails closed: it refuses requests rather than admit them unchecked.
+    """
+
+    status = 503
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float = 1.0,
+        code: str | None = "limits_unavailable",
+    ):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class ModelUnavailable(DanluError, RuntimeError):

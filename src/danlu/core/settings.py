@@ -161,6 +161,35 @@ SPECS: tuple[SettingSpec, ...] = (
         "`pgvector` (in PostgreSQL, HNSW; needs the `vector` extension) or `auto` (pgvector "
         "when the database is PostgreSQL with the extension available, else memory).",
     ),
+    SettingSpec(
+        "redis_url",
+        str,
+        "",
+        "Redis URL (redis://[:password@]host:6379/0) where rate limits are kept, so they hold "
+        "across server processes. Empty: limits are kept in each process. If Redis is "
+        "unreachable, requests get 503 rather than pass unchecked.",
+    ),
+    SettingSpec(
+        "billing",
+        bool,
+        False,
+        "Charge model calls to workspace balances at the model prices set by admins: each call "
+        "holds its worst-case cost first (402 when it does not fit) and a model without a "
+        "price is refused. Off: calls are metered and recorded, not charged.",
+    ),
+    SettingSpec(
+        "free_quota",
+        str,
+        "0",
+        "Credit in yuan (e.g. `10` or `0.5`) granted once to every workspace when billing is "
+        "on, at its first billed call.",
+    ),
+    SettingSpec(
+        "free_quota_days",
+        int,
+        0,
+        "Days the free quota stays valid (0: it does not expire).",
+    ),
 )
 
 
@@ -188,6 +217,10 @@ class Settings:
     hub_inline_upload_bytes: int
     hub_max_commit_bytes: int
     vector_index: str
+    redis_url: str = field(repr=False)
+    billing: bool = False
+    free_quota: str = "0"
+    free_quota_days: int = 0
 
     @property
     def resolved_database_url(self) -> str:
@@ -217,6 +250,7 @@ class Settings:
                 value = "(set)" if value else "(not set)"
             shown[spec.name] = str(value)
         shown["database_url"] = _hide_password(self.resolved_database_url)
+        shown["redis_url"] = _hide_password(self.redis_url)
         return shown
 
 

@@ -26,3 +26,18 @@ class StoredProvider(Base):
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LimitRule(Base):
+    """Limits for one API key, user or workspace; subject ``*`` is the default for its scope."""
+
+    __tablename__ = "gateway_limits"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # key, user, workspace
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rpm: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tpm: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Models it may call (None: any). Names as clients send them.
+    models: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from typing import Annotated, Any
 
 import numpy as np
@@ -10,7 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from danlu.api.auth import require
-from danlu.api.sse import stream_response, unless_disconnected
+from danlu.api.gateway_calls import Metering, admit, answer, overhead_header
+from danlu.api.sse import unless_disconnected
 from danlu.api.state import Services, get_services
 from danlu.core.errors import InvalidRequest, Unsupported
 from danlu.core.keys import Principal, Scope
@@ -61,54 +63,93 @@ def _check_capabilities(model: ChatModel, body: ChatCompletionRequest | Completi
 
 @router.post("/chat/completions", summary="Chat, streamed or not", response_model=None)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, caller: AnyCaller, services: Svc
+    body: ChatCompletionRequest,
+    request: Request,
+    caller: AnyCaller,
+    services: Svc,
+    meter: Metering,
 ) -> StreamingResponse | JSONResponse:
     # Published apps (model "app:{slug}") check access themselves: their app keys may call them.
     if not body.model.startswith("app:"):
         caller.require(Scope.INFERENCE)
     model = services.models.chat(body.model)
     _check_capabilities(model, body)
+    call = await admit(
+        request,
+        meter,
+        caller,
+        body.model,
+        "chat",
+        [m.model_dump(exclude_none=True) for m in body.messages],
+        body.token_limit or model.context_length,
+    )
     ctx = CallContext(owner=caller.key_id, principal=caller)
+    call.context = ctx
     stamp = Stamp("chat", body.model, include_usage=body.include_usage)
-    if body.stream:
-        return await stream_response(request, model.stream_chat(body, ctx), stamp)
-    answer = await unless_disconnected(request, model.chat(body, ctx))
-    return JSONResponse(stamp.whole(answer))
+    return await answer(
+        request,
+        meter,
+        call,
+        body.stream,
+        lambda: model.stream_chat(body, ctx),
+        lambda: model.chat(body, ctx),
+        stamp,
+    )
 
 
 @router.post("/completions", summary="Legacy text completion, streamed or not", response_model=None)
 async def completions(
-    body: CompletionRequest, request: Request, caller: Caller, services: Svc
+    body: CompletionRequest, request: Request, caller: Caller, services: Svc, meter: Metering
 ) -> StreamingResponse | JSONResponse:
     model = services.models.chat(body.model)
     _check_capabilities(model, body)
+    call = await admit(request, meter, caller, body.model, "text", body.prompt, body.token_limit)
     ctx = CallContext(owner=caller.key_id)
+    call.context = ctx
     stamp = Stamp("text", body.model, include_usage=body.include_usage)
-    if body.stream:
-        return await stream_response(request, model.stream_completion(body, ctx), stamp)
-    answer = await unless_disconnected(request, model.completion(body, ctx))
-    return JSONResponse(stamp.whole(answer))
+    return await answer(
+        request,
+        meter,
+        call,
+        body.stream,
+        lambda: model.stream_completion(body, ctx),
+        lambda: model.completion(body, ctx),
+        stamp,
+    )
 
 
-@router.post("/embeddings", summary="Embed text as float or base64 vectors")
+@router.post("/embeddings", summary="Embed text as float or base64 vectors", response_model=None)
 async def embeddings(
-    body: EmbeddingRequest, request: Request, _: Caller, services: Svc
-) -> dict[str, Any]:
+    body: EmbeddingRequest, request: Request, caller: Caller, services: Svc, meter: Metering
+) -> JSONResponse:
     model = services.models.embedding(body.model)
     try:
         texts = body.texts()
     except ValueError as exc:
         raise InvalidRequest(str(exc), param="input") from None
-    result = await unless_disconnected(request, model.embed(body, texts))
+    call = await admit(request, meter, caller, body.model, "embedding", texts, 0)
+    began = time.perf_counter()
+    try:
+        result = await unless_disconnected(request, model.embed(body, texts))
+    except BaseException:
+        meter.settle_later(call, "error")
+        raise
+    model_seconds = time.perf_counter() - began
+    call.usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": 0}
+    call.deployment = result.deployment
+    await call.finish()
     data = []
     for index, vector in enumerate(result.vectors):
         encoded: list[float] | str = vector
         if body.encoding_format == "base64":
             encoded = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
         data.append({"object": "embedding", "index": index, "embedding": encoded})
-    return {
-        "object": "list",
-        "data": data,
-        "model": body.model,
-        "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
-    }
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "model": body.model,
+            "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
+        },
+        headers=overhead_header(request, call, model_seconds),
+    )

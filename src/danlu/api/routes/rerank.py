@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from danlu.api.auth import require
+from danlu.api.gateway_calls import Metering, admit
 from danlu.api.sse import unless_disconnected
 from danlu.api.state import Services, get_services
 from danlu.core.keys import Principal, Scope
@@ -76,11 +77,21 @@ class RerankRequest(BaseModel):
 
 
 @router.post("/rerank", summary="Order documents by their relevance to a query")
-async def rerank(body: RerankRequest, request: Request, caller: Caller, services: Svc) -> Any:
+async def rerank(
+    body: RerankRequest, request: Request, caller: Caller, services: Svc, meter: Metering
+) -> Any:
     model = services.models.rerank(body.model)
     texts = body.documents
     ctx = CallContext(owner=caller.key_id, principal=caller)
-    result = await unless_disconnected(request, model.rerank(body.query, texts, ctx))
+    call = await admit(request, meter, caller, body.model, "rerank", [body.query, *texts], 0)
+    call.context = ctx
+    try:
+        result = await unless_disconnected(request, model.rerank(body.query, texts, ctx))
+    except BaseException:
+        meter.settle_later(call, "error")
+        raise
+    call.usage = {"prompt_tokens": result.tokens, "completion_tokens": 0}
+    await call.finish()
     if len(result.scores) != len(texts):
         raise RuntimeError(
             f"{model.id!r} returned {len(result.scores)} scores for {len(texts)} documents"
