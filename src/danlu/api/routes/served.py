@@ -1,8 +1,12 @@
-"""Serving hub repos as gateway models: one call and the repo is in /v1/models."""
+"""Serving hub repos as gateway models: one call and the repo is in /v1/models.
+
+A repo with a GGUF file runs on llama.cpp; one with transformers weights (config.json,
+*.safetensors, tokenizer files) on the transformers provider (gateway/hub_models.py).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +26,11 @@ class ServeRequest(BaseModel):
     repo: str = Field(min_length=3, description="The model repo, owner/name.")
     revision: str | None = Field(default=None, description="Branch, tag or commit (default main).")
     file: str | None = Field(default=None, description="Which .gguf, if the repo holds several.")
+    format: Literal["gguf", "transformers"] | None = Field(
+        default=None,
+        description="How to serve it; by default, what the repo's files say (GGUF or "
+        "config.json + *.safetensors + tokenizer).",
+    )
     name: str | None = Field(
         default=None, description="Model name to serve it under (default: repo)."
     )
@@ -33,15 +42,26 @@ def _serving(request: Request) -> HubServing:
 
 
 def _as_json(info: ServedInfo) -> dict[str, Any]:
-    return {"name": info.name, "repo": info.repo, "commit": info.commit, "file": info.path}
+    return {
+        "name": info.name,
+        "repo": info.repo,
+        "commit": info.commit,
+        "format": info.format,
+        "file": info.file,
+    }
 
 
-@router.post("", status_code=201, summary="Serve a hub repo's GGUF as a chat model")
+@router.post("", status_code=201, summary="Serve a hub model repo as a chat model")
 async def serve(
     body: ServeRequest, principal: Admin, serving: Annotated[HubServing, Depends(_serving)]
 ) -> dict[str, Any]:
     info, models = await serving.serve(
-        principal, body.repo, revision=body.revision, file=body.file, name=body.name
+        principal,
+        body.repo,
+        revision=body.revision,
+        file=body.file,
+        name=body.name,
+        format=body.format,
     )
     return {**_as_json(info), "models": [m.id for m in models]}
 

@@ -13,12 +13,20 @@ from danlu.gateway.providers.llama_cpp import (
 )
 from danlu.gateway.providers.llm_rerank import EMBEDDED_RERANK_MODEL, LLMRerankProvider
 from danlu.gateway.providers.openai_compatible import OpenAICompatibleProvider
+from danlu.gateway.providers.transformers_local import TransformersProvider
 from danlu.gateway.registry import ProviderConfig
 
 
 @hookimpl
 def register_provider_types() -> list[type[Provider]]:
-    return [LlamaCppProvider, OpenAICompatibleProvider, E5Provider, LLMRerankProvider]
+    # transformers is registered always but imports torch only when a model is configured.
+    return [
+        LlamaCppProvider,
+        OpenAICompatibleProvider,
+        E5Provider,
+        LLMRerankProvider,
+        TransformersProvider,
+    ]
 
 
 @hookimpl
