@@ -95,7 +95,8 @@ def server(
                   {{ name = "relay-rerank", upstream = "smollm2-rerank", kind = "rerank" }}]
     """)
     )
-    env = {"DANLU_MAX_BODY_BYTES": str(256 * 1024)}
+    # No fine-tuning worker here: the refinery's tests start servers that have one.
+    env = {"DANLU_MAX_BODY_BYTES": str(256 * 1024), "DANLU_REFINERY_WORKERS": "0"}
     if request.param == "postgresql":
         with scratch_database() as url:
             env["DANLU_DATABASE_URL"] = url

@@ -8,6 +8,7 @@ from danlu.core import tables as core_tables
 from danlu.gateway import tables as gateway_tables
 from danlu.hub import tables as hub_tables
 from danlu.knowledge import tables as knowledge_tables
+from danlu.refinery import job_tables as refinery_tables
 
 metadata = core_tables.Base.metadata
 
@@ -19,4 +20,5 @@ __all__ = [
     "hub_tables",
     "knowledge_tables",
     "metadata",
+    "refinery_tables",
 ]

@@ -95,6 +95,8 @@ def start_server(
             # oversubscribed, so each server's model gets one thread.
             "DANLU_LLAMA_THREADS": "1",
             "DANLU_LOG_LEVEL": "warning",
+            # Fine-tuning workers only where a test asks for one (they cost memory).
+            "DANLU_REFINERY_WORKERS": "0",
         }
     )
     env.update(extra_env or {})

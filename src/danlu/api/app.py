@@ -20,6 +20,7 @@ from danlu.api.request_id import RequestIdMiddleware
 from danlu.api.routes import apps as apps_routes
 from danlu.api.routes import (
     billing,
+    fine_tunes,
     gateway_admin,
     health,
     hf_files,
@@ -62,6 +63,9 @@ from danlu.hub.repos import Repos
 from danlu.hub.seed import ensure_embedded_repo
 from danlu.knowledge.service import KnowledgeBases
 from danlu.knowledge.vectors import open_vector_store
+from danlu.refinery.jobs import FineTunes
+from danlu.refinery.processes import start_workers, stop_workers
+from danlu.refinery.serving import serve_finished
 
 log = logging.getLogger(__name__)
 # How often each server process picks up providers added elsewhere (another replica, the CLI).
@@ -77,13 +81,16 @@ def _free_quota(settings: Settings) -> int:
         ) from None
 
 
-async def _keep_in_sync(store: ProviderStore, rules: LimitRules) -> None:
-    """Pick up what other processes changed: providers, limit rules."""
+async def _keep_in_sync(
+    store: ProviderStore, rules: LimitRules, jobs: FineTunes, serving: HubServing
+) -> None:
+    """Pick up what other processes changed: providers, limit rules, refined models to serve."""
     while True:
         await asyncio.sleep(PROVIDER_SYNC_SECONDS)
         try:
             await store.sync()
             await asyncio.to_thread(rules.refresh)
+            await serve_finished(jobs, serving)
         except Exception:  # a database hiccup must not end the loop
             log.exception("syncing providers and limits failed")
 
@@ -142,6 +149,8 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             embedded_gguf_path(),
             settings.home,
         )
+        app.state.fine_tunes = FineTunes(core.db, repos)
+        workers = start_workers(settings)
         engine = EngineServices(
             models=registry, http_allow=parse_allowlist(settings.builder_http_allow)
         )
@@ -165,11 +174,14 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             log.warning("a served hub model could not be loaded: %s", problem)
         ready = ", ".join(sorted(m.id for m in registry.models())) or "none"
         log.info("danlu %s ready; models: %s", __version__, ready)
-        syncing = asyncio.create_task(_keep_in_sync(provider_store, rules))
+        syncing = asyncio.create_task(
+            _keep_in_sync(provider_store, rules, app.state.fine_tunes, serving)
+        )
         try:
             yield
         finally:
             syncing.cancel()
+            await asyncio.to_thread(stop_workers, workers)
             await app.state.meter.drain()
             await app.state.meter.limiter.aclose()
             await registry.aclose()
@@ -196,6 +208,7 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
     app.include_router(providers.router)
     app.include_router(billing.router)
     app.include_router(gateway_admin.router)
+    app.include_router(fine_tunes.router)
     app.include_router(keys.router)
     app.include_router(served.router)
     app.include_router(apps_routes.router)

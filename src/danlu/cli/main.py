@@ -13,6 +13,7 @@ from danlu.cli.billing import codes, credits
 from danlu.cli.common import home_option, load_cli_settings, open_core
 from danlu.cli.hub import hub
 from danlu.cli.providers import providers
+from danlu.cli.refine import refine
 from danlu.core.errors import DanluError
 from danlu.core.tables import Role
 
@@ -273,6 +274,7 @@ cli.add_command(hub)
 cli.add_command(providers)
 cli.add_command(credits)
 cli.add_command(codes)
+cli.add_command(refine)
 
 
 def main() -> None:

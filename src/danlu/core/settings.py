@@ -190,6 +190,20 @@ SPECS: tuple[SettingSpec, ...] = (
         0,
         "Days the free quota stays valid (0: it does not expire).",
     ),
+    SettingSpec(
+        "refinery_workers",
+        int,
+        1,
+        "Fine-tuning worker processes `danlu serve` starts (0: none; run "
+        "`python -m danlu.refinery.worker` elsewhere against the same database and files).",
+    ),
+    SettingSpec(
+        "refinery_threads",
+        int,
+        0,
+        "CPU threads each fine-tuning job trains with (0: all cores but one, at least one; "
+        "PyTorch's threads wait for each other, so sharing cores with the server hurts).",
+    ),
 )
 
 
@@ -221,6 +235,8 @@ class Settings:
     billing: bool = False
     free_quota: str = "0"
     free_quota_days: int = 0
+    refinery_workers: int = 1
+    refinery_threads: int = 0
 
     @property
     def resolved_database_url(self) -> str:

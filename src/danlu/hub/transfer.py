@@ -79,7 +79,7 @@ def _read_file(path: Path, progress: Progress | None) -> Iterator[bytes]:
             yield chunk
 
 
-def _added(blobs: BlobStore, path_in_repo: str, sha256: str, size: int) -> AddFile:
+def added_file(blobs: BlobStore, path_in_repo: str, sha256: str, size: int) -> AddFile:
     """An AddFile for a stored blob, LFS or regular by the hub's usual rule."""
     sample = b"".join(blobs.read(sha256, 0, 512))
     if should_use_lfs(path_in_repo, size, sample):
@@ -106,7 +106,7 @@ def import_path(
     operations = []
     for full, item in planned:
         info = blobs.put(_read_file(full, progress))
-        operations.append(_added(blobs, item.path_in_repo, info.sha256, info.size))
+        operations.append(added_file(blobs, item.path_in_repo, info.sha256, info.size))
     return committer.commit(
         principal, repo, list(operations), title=message or f"Import {source.name}"
     )
@@ -264,7 +264,7 @@ def _fetch(
                 f"{remote.path} arrived corrupted (git blob id {actual}, "
                 f"expected {remote.git_sha1})"
             )
-    return _added(blobs, remote.path, stored.sha256, stored.size)
+    return added_file(blobs, remote.path, stored.sha256, stored.size)
 
 
 def file_sha256(path: Path) -> str:

@@ -1,0 +1,1 @@
+"""The refinery: fine-tuning jobs, training, evaluation and publishing (docs/refinery.md)."""
