@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from danlu.api.state import Services, get_services
 from danlu.core.errors import AuthenticationFailed
@@ -29,15 +30,18 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def require(scope: str | None) -> Callable[..., Principal]:
+def require(scope: str | None) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks one scope (None: any key)."""
 
-    # A plain def: FastAPI runs it in the thread pool, so the database lookup
-    # never blocks the event loop.
-    def dependency(
+    # A key seen in the last seconds is answered from memory, on the event loop; otherwise
+    # the database lookup runs in the thread pool, so it never blocks the loop.
+    async def dependency(
         request: Request, services: Annotated[Services, Depends(get_services)]
     ) -> Principal:
-        principal = services.keys.authenticate(bearer_token(request))
+        token = bearer_token(request)
+        principal = services.keys.recently_authenticated(token)
+        if principal is None:
+            principal = await run_in_threadpool(services.keys.authenticate, token)
         if scope is not None:
             principal.require(scope)
         request.state.principal = principal

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -96,11 +97,19 @@ class KeyView:
         return "active"
 
 
+AUTH_CACHE_SECONDS = 5.0
+AUTH_CACHE_MAX = 10_000
+
+
 class ApiKeys:
     """Create, list, revoke and check API keys."""
 
     def __init__(self, db: Database):
         self.db = db
+        # Recently authenticated keys (digest -> until, principal, the key's expiry): the hot
+        # path of every API call skips the database for AUTH_CACHE_SECONDS. A key revoked
+        # in another process keeps working at most that long; here, revoking evicts it.
+        self._recent: dict[str, tuple[float, Principal, datetime | None]] = {}
 
     def create(
         self,
@@ -181,7 +190,18 @@ class ApiKeys:
             key, username, slug = row
             if key.revoked_at is None:
                 key.revoked_at = utcnow()
+            self._recent.pop(key.key_hash, None)
             return self._view(key, username, slug)
+
+    def recently_authenticated(self, secret: str) -> Principal | None:
+        """The principal of a key authenticated in the last few seconds, without the database."""
+        entry = self._recent.get(hash_key(secret))
+        if entry is None:
+            return None
+        until, principal, expires_at = entry
+        if time.monotonic() > until or (expires_at is not None and expires_at <= utcnow()):
+            return None
+        return principal
 
     def authenticate(self, secret: str) -> Principal:
         """The principal behind ``secret``; :class:`AuthenticationFailed` otherwise."""
@@ -220,7 +240,7 @@ class ApiKeys:
             raise AuthenticationFailed("the user of this API key is disabled", code="user_disabled")
         if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
             self._touch(key.id, now)
-        return Principal(
+        principal = Principal(
             user_id=user.id,
             username=user.username,
             workspace_id=workspace.id,
@@ -230,6 +250,10 @@ class ApiKeys:
             is_admin=user.is_admin,
             app_id=key.app_id,
         )
+        if len(self._recent) > AUTH_CACHE_MAX:
+            self._recent.clear()  # rare, and only costs a database lookup per key again
+        self._recent[digest] = (time.monotonic() + AUTH_CACHE_SECONDS, principal, key.expires_at)
+        return principal
 
     @staticmethod
     def local_principal(user: User, workspace: Workspace) -> Principal:
