@@ -48,6 +48,9 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
         watcher.cancel()
         if not task.done():
             task.cancel()
+            # Let the cancellation land (the work's clean-up runs) before deciding; a task
+            # asked to cancel is not "cancelled" until it has.
+            await asyncio.wait({task})
     if task.cancelled():
         raise ClientGone()
     return task.result()
