@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint format bench clean
+.PHONY: install serve test lint format bench soak clean
 
 # Everything danlu and its tests need, in a virtual environment of its own.
 # llama-cpp-python compiles from source the first time (10-20 min on 2 cores);
@@ -36,6 +36,12 @@ bench: install
 	$(BIN)/python bench/embedded_tokens_per_second.py
 	$(BIN)/python bench/hub_throughput.py
 	$(BIN)/python bench/builder_overhead.py
+	$(BIN)/python bench/gateway_vs_litellm.py
+
+# Long runs behind the `benchmark` marker: danlu's memory over 100,000 gateway requests
+# (needs wrk: apt-get install wrk).
+soak: install
+	$(BIN)/python -m pytest -m benchmark tests/bench -s
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
