@@ -37,6 +37,10 @@ bench: install
 	$(BIN)/python bench/hub_throughput.py
 	$(BIN)/python bench/builder_overhead.py
 	$(BIN)/python bench/gateway_vs_litellm.py
+	$(BIN)/python bench/limits_overhead.py
+	$(BIN)/python bench/knowledge_quality.py
+	$(BIN)/python bench/knowledge_ingestion.py
+	$(BIN)/python bench/knowledge_latency.py
 
 # Long runs behind the `benchmark` marker: danlu's memory over 100,000 gateway requests
 # (needs wrk: apt-get install wrk).
