@@ -259,9 +259,13 @@ def test_concurrent_calls_never_overspend_and_the_ledger_adds_up(billed: Running
     with _admin(billed) as admin:
         # 100 yuan per million tokens: the fake's 5 + 3 tokens cost 800 micro-yuan a call.
         admin.put("/admin/prices/fake-bulk", json={"input": "100", "output": "100"})
-    spender = httpx.Client(
+    with httpx.Client(
         base_url=billed.api, timeout=60, headers={"Authorization": f"Bearer {key}"}
-    )
+    ) as spender:
+        _spend_concurrently(billed, spender)
+
+
+def _spend_concurrently(billed: RunningServer, spender: httpx.Client) -> None:
     assert _units(spender.get("/billing/balance").json()) == 10_000
     start = 10_000 + FREE_QUOTA_UNITS  # the free quota arrives with the first billed call
 
