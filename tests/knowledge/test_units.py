@@ -239,3 +239,23 @@ def test_parquet_rows() -> None:
     )
     with pytest.raises(InvalidRequest, match="could not be read as PARQUET"):
         to_text("broken.parquet", b"PAR1 garbage")
+
+
+def test_the_inverted_file_finds_what_exact_search_finds() -> None:
+    from danlu.knowledge.index import InvertedFileMatrix, VectorMatrix, normalise
+
+    rng = np.random.default_rng(3)
+    centres = normalise(rng.standard_normal((50, 32)).astype("<f4"))
+    matrix = normalise(
+        centres[rng.integers(0, 50, 20_000)]
+        + rng.standard_normal((20_000, 32)).astype("<f4") * 0.15
+    )
+    approximate, exact = InvertedFileMatrix(matrix, lists=64, probes=8), VectorMatrix(matrix)
+    recall = []
+    for row in rng.integers(0, 20_000, 50):
+        query = normalise(matrix[row] + rng.standard_normal(32).astype("<f4") * 0.05)
+        got = {r for r, _ in approximate.search(query, 10)}
+        recall.append(len(got & {r for r, _ in exact.search(query, 10)}) / 10)
+        mask = np.arange(20_000) % 3 == 0
+        assert all(r % 3 == 0 for r, _ in approximate.search(query, 10, mask))
+    assert np.mean(recall) >= 0.9

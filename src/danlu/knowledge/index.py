@@ -137,6 +137,76 @@ class VectorMatrix:
         return top_rows(self.matrix @ query, top_k, mask)
 
 
+# Above this many chunks in one base, exact search (memory-bound: 1.5 GB read per query at
+# 1M chunks of 384 floats) gives way to an inverted-file index over the same vectors.
+EXACT_LIMIT = 200_000
+
+
+class InvertedFileMatrix:
+    """Approximate cosine search for big bases: rows grouped under k-means centroids.
+
+    A query scores the centroids, then exactly scores the rows of the ``probes`` nearest
+    lists (a few percent of the base), so its cost no longer grows with the whole base.
+    Centroids are trained on a sample (spherical k-means, a few rounds); recall against
+    exact search is measured in bench/knowledge_latency.py.
+    """
+
+    def __init__(
+        self,
+        matrix: np.ndarray,
+        *,
+        lists: int | None = None,
+        probes: int | None = None,
+        seed: int = 0,
+        rounds: int = 6,
+    ):
+        count = len(matrix)
+        self.lists = lists or max(16, int(np.sqrt(count)))
+        self.probes = probes or max(8, self.lists // 10)
+        rng = np.random.default_rng(seed)
+        sample = matrix[rng.choice(count, size=min(count, self.lists * 40), replace=False)]
+        centroids = sample[rng.choice(len(sample), size=self.lists, replace=False)].copy()
+        for _ in range(rounds):
+            owner = np.argmax(sample @ centroids.T, axis=1)
+            sums = np.zeros_like(centroids)
+            np.add.at(sums, owner, sample)
+            empty = np.bincount(owner, minlength=self.lists) == 0
+            sums[empty] = centroids[empty]  # an empty list keeps its centroid
+            centroids = normalise(sums)
+        self.centroids = centroids
+        owner = np.empty(count, dtype=np.int32)
+        for start in range(0, count, 65_536):  # in blocks: a full score matrix would not fit
+            owner[start : start + 65_536] = np.argmax(
+                matrix[start : start + 65_536] @ centroids.T, axis=1
+            )
+        # Rows are kept grouped by list, so a probed list is a contiguous slice (a view: no
+        # copying per query); ``order`` maps a grouped position back to the base's row.
+        self.order = np.argsort(owner, kind="stable").astype(np.int64)
+        self.grouped = matrix[self.order]
+        self.offsets = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=self.lists))])
+
+    def search(
+        self, query: np.ndarray, top_k: int, mask: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        if not len(self.grouped):
+            return []
+        probes = self.probes if mask is None else min(self.lists, self.probes * 4)
+        nearest = np.sort(np.argpartition(-(self.centroids @ query), probes - 1)[:probes])
+        spans = [(int(self.offsets[c]), int(self.offsets[c + 1])) for c in nearest]
+        scores = np.concatenate([self.grouped[a:b] @ query for a, b in spans])
+        positions = np.concatenate([np.arange(a, b) for a, b in spans])
+        allowed = None if mask is None else mask[self.order[positions]]
+        found = top_rows(scores, top_k, allowed)
+        return [(int(self.order[positions[i]]), score) for i, score in found]
+
+
+def vector_index(matrix: np.ndarray) -> VectorMatrix | InvertedFileMatrix:
+    """Exact search for bases up to EXACT_LIMIT chunks, an inverted file above."""
+    if len(matrix) > EXACT_LIMIT:
+        return InvertedFileMatrix(matrix)
+    return VectorMatrix(matrix)
+
+
 def normalise(vectors: np.ndarray) -> np.ndarray:
     matrix = np.asarray(vectors, dtype="<f4")
     norms = np.linalg.norm(matrix, axis=-1, keepdims=True)

@@ -36,7 +36,16 @@ from danlu.hub.repos import Repos
 from danlu.hub.tables import RepoType
 from danlu.knowledge import filters as metadata_filters
 from danlu.knowledge.chunking import SEPARATORS, chunk_text, parent_child, split_parents
-from danlu.knowledge.index import Hit, KeywordIndex, VectorMatrix, fuse, normalise, tokens
+from danlu.knowledge.index import (
+    Hit,
+    InvertedFileMatrix,
+    KeywordIndex,
+    VectorMatrix,
+    fuse,
+    normalise,
+    tokens,
+    vector_index,
+)
 from danlu.knowledge.parsing import SUPPORTED, to_text
 from danlu.knowledge.qa import generate_pairs
 from danlu.knowledge.tables import Chunk, Document, KnowledgeBase, Parent
@@ -67,7 +76,7 @@ class Snapshot:
     document_rows: np.ndarray  # row -> index into documents
     documents: list[str]
     keyword: KeywordIndex
-    vectors: VectorMatrix | None  # None when vectors are searched in PostgreSQL
+    vectors: VectorMatrix | InvertedFileMatrix | None  # None: searched in PostgreSQL
 
 
 class KnowledgeBases:
@@ -479,7 +488,7 @@ class KnowledgeBases:
         where = {doc: i for i, doc in enumerate(documents)}
         matrix = None
         if self.vectors.in_memory:
-            matrix = VectorMatrix(
+            matrix = vector_index(
                 np.vstack([np.frombuffer(row[4], dtype="<f4") for row in rows])
                 if rows
                 else np.zeros((0, 1), dtype="<f4")
