@@ -74,3 +74,13 @@ def test_jobs_are_checked_queued_listed_and_cancelled(server: RunningServer) -> 
     with _http(server, other) as http:
         assert http.get(f"/fine-tunes/{job['id']}").status_code == 404
         assert job["id"] not in [j["id"] for j in http.get("/fine-tunes").json()["data"]]
+
+
+def test_training_files_are_told_from_metadata() -> None:
+    from danlu.refinery.jobs import training_files
+
+    assert training_files(["README.md", "schema.json", "data/train.jsonl", "data/test.jsonl"]) == [
+        "data/train.jsonl"
+    ]
+    assert training_files(["a.csv", "dataset_infos.json", "b.parquet"]) == ["a.csv", "b.parquet"]
+    assert training_files(["notes.md"]) == []

@@ -51,6 +51,24 @@ KNOWN_HYPERPARAMETERS = frozenset(
 )
 
 
+# Files beside the data that are not rows (dataset metadata, schemas).
+NOT_DATA = frozenset({"dataset_infos.json", "dataset_info.json", "state.json", "schema.json"})
+
+
+def training_files(paths: list[str]) -> list[str]:
+    """A dataset's data files: its train files when it names some, else every data file."""
+    data = [
+        p
+        for p in paths
+        if p.lower().endswith(DATA_SUFFIXES)
+        and p.rsplit("/", 1)[-1].lower() not in NOT_DATA
+        and not p.lower().endswith(".schema.json")
+        and not p.rsplit("/", 1)[-1].startswith(".")
+    ]
+    train = [p for p in data if "train" in p.rsplit("/", 1)[-1].lower()]
+    return train or data
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -96,7 +114,7 @@ class FineTunes:
                 raise NotFound(f"{dataset} has no file {missing[0]!r}", param="dataset_files")
             chosen = list(dataset_files)
         else:
-            chosen = [f for f in files if f.lower().endswith(DATA_SUFFIXES)]
+            chosen = training_files(files)
         if not chosen:
             raise InvalidRequest(
                 f"{dataset} has no training data: add JSONL, JSON, CSV or Parquet files "
@@ -203,7 +221,13 @@ class FineTunes:
                 query = query.where(FineTune.served_model.is_(None))
             done = session.execute(query.values(served_model=name))
             if name is not None and getattr(done, "rowcount", 0) == 1:
-                session.add(FineTuneEvent(job_id=job_id, kind="log", data={"served_as": name}))
+                session.add(
+                    FineTuneEvent(
+                        job_id=job_id,
+                        kind="log",
+                        data={"message": f"served as {name}", "served_as": name},
+                    )
+                )
             return getattr(done, "rowcount", 0) == 1
 
     # --- what workers call ------------------------------------------------------------------
