@@ -204,6 +204,28 @@ SPECS: tuple[SettingSpec, ...] = (
         "CPU threads each fine-tuning job trains with (0: all cores but one, at least one; "
         "PyTorch's threads wait for each other, so sharing cores with the server hurts).",
     ),
+    SettingSpec(
+        "refinery_backend",
+        str,
+        "local",
+        "Where a fine-tuning job trains: `local` (in the worker process) or `ray` (Ray Train, "
+        "`refinery_ray_workers` ranks; needs `pip install danlu[refinery-ray]`).",
+    ),
+    SettingSpec(
+        "refinery_ray_address",
+        str,
+        "",
+        "The Ray cluster the `ray` backend trains on (e.g. `ray://head:10001` or `auto`); "
+        "empty: a local Ray started in the worker process.",
+    ),
+    SettingSpec(
+        "refinery_ray_workers",
+        int,
+        2,
+        "Training ranks (Ray Train workers) of the `ray` backend; each holds a copy of the base "
+        "model and trains with `refinery_threads` CPU threads (0: one), and the effective batch "
+        "stays the job's.",
+    ),
 )
 
 
@@ -237,6 +259,9 @@ class Settings:
     free_quota_days: int = 0
     refinery_workers: int = 1
     refinery_threads: int = 0
+    refinery_backend: str = "local"
+    refinery_ray_address: str = ""
+    refinery_ray_workers: int = 2
 
     @property
     def resolved_database_url(self) -> str:
@@ -321,6 +346,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("the port must be between 1 and 65535")
     if settings.log_level not in {"debug", "info", "warning", "error"}:
         raise ConfigError("DANLU_LOG_LEVEL must be one of debug, info, warning, error")
+    if settings.refinery_backend not in {"local", "ray"}:
+        raise ConfigError("DANLU_REFINERY_BACKEND must be local or ray")
+    if settings.refinery_ray_workers < 1:
+        raise ConfigError("DANLU_REFINERY_RAY_WORKERS must be at least 1")
 
 
 def settings_markdown() -> str:

@@ -140,6 +140,13 @@ def run_job(
         held_examples = encode_dataset(dataset, split.held_out, **encode)
         held_conversations = [dataset.conversations[i] for i in split.held_out]
 
+        # Long enough for the longest held-out answer, so none is cut and scored as wrong.
+        answers = [
+            c[-1]["content"] for c in held_conversations if c and c[-1]["role"] == "assistant"
+        ]
+        longest = max((len(base.tokenizer(a)["input_ids"]) for a in answers), default=48)
+        max_new_tokens = min(1024, longest + 16)
+
         def judge(model: Any) -> Evaluation:
             return evaluate(
                 model,
@@ -148,6 +155,7 @@ def run_job(
                 held_conversations,
                 held_examples,
                 json_schema=hp.json_schema,
+                max_new_tokens=max_new_tokens,
                 threads=threads,
             )
 
@@ -161,20 +169,38 @@ def run_job(
 
         stage("training")
         reporter = Reporter(jobs, job.id)
-        result = train(
-            base,
-            train_examples,
-            hp,
-            method=job.method,
-            checkpoint_dir=work / "checkpoints",
-            progress=reporter,
-            should_stop=lambda: cancelled.is_set() or stop.is_set(),
-            threads=threads,
-        )
+        training: dict[str, Any] = {
+            "method": job.method,
+            "checkpoint_dir": work / "checkpoints",
+            "progress": reporter,
+            "should_stop": lambda: cancelled.is_set() or stop.is_set(),
+        }
+        if core.settings.refinery_backend == "ray":
+            # Only the training moves to the Ray ranks; the result comes back onto `base`,
+            # and evaluation, export and publishing stay here.
+            from danlu.refinery.distributed import train_on_ray
+
+            ranks = core.settings.refinery_ray_workers
+            address = core.settings.refinery_ray_address or None
+            jobs.record(
+                job.id, "log", {"message": f"training on Ray ({address or 'local'}): {ranks} ranks"}
+            )
+            result = train_on_ray(
+                base,
+                train_examples,
+                hp,
+                workers=ranks,
+                address=address,
+                threads=core.settings.refinery_threads or None,
+                **training,
+            )
+        else:
+            result = train(base, train_examples, hp, threads=threads, **training)
 
         stage("evaluating")
         after = judge(result.model)
-        compared = compare(before, after)
+        # The base's samples stay stored, so a job resumed after this point still has them.
+        compared = {**compare(before, after), "before_samples": before.samples}
         jobs.beat(job.id, worker, metrics=compared)
 
         stage("publishing")

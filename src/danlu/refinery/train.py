@@ -11,6 +11,14 @@ its trained tokens however the step is cut into micro-batches.
 
 QLoRA needs bitsandbytes' 4-bit kernels, which run on CUDA GPUs only; on CPU it is
 refused with a message rather than silently trained as LoRA.
+
+The same loop runs distributed when the process is one rank of a ``torch.distributed``
+group (Ray Train's workers, torchrun): the model is wrapped in DistributedDataParallel,
+each step's examples are dealt to the ranks, and since every rank divides by the step's
+trained tokens counted over all ranks, the summed gradients are those of one process
+running the same effective batch. Rank 0 alone reports progress, decides whether to stop
+(and tells the others) and writes checkpoints, including a final one that carries the
+result out of the ranks (see ``distributed.py``).
 """
 
 from __future__ import annotations
@@ -21,13 +29,15 @@ import time
 import warnings
 from array import array
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from danlu.core.errors import InvalidRequest, Unsupported
 from danlu.refinery import checkpoints
@@ -147,6 +157,15 @@ def train(
     :class:`TrainingCancelled`. ``threads`` sets PyTorch's CPU threads for the run.
     """
     hp = hyperparameters or Hyperparameters()
+    check_examples(examples, hp)
+    with torch_threads(threads):
+        return _Run(base, list(examples), hp, method, checkpoint_dir, keep_checkpoints).run(
+            progress, should_stop
+        )
+
+
+def check_examples(examples: Sequence[Example], hp: Hyperparameters) -> None:
+    """Refuse what cannot be trained, before any model is touched (or any rank started)."""
     if not examples:
         raise DatasetInvalid(["there is nothing to train on: the training split is empty"])
     longest = max(len(e) for e in examples)
@@ -156,10 +175,6 @@ def train(
                 f"an example has {longest} tokens, over max_length = {hp.max_length}: "
                 "encode the data with encode_dataset, which names the rows to fix"
             ]
-        )
-    with torch_threads(threads):
-        return _Run(base, list(examples), hp, method, checkpoint_dir, keep_checkpoints).run(
-            progress, should_stop
         )
 
 
@@ -198,9 +213,16 @@ class _Run:
         self.plan = plan(len(examples), hp)
         self.pad_id = pad_id(base.tokenizer)
         self.fingerprint = _fingerprint(method, hp, examples)
+        # What each example adds to a step's divisor, known to every rank without a message.
+        self.learnt = [sum(label != IGNORE for label in e.labels[1:]) for e in examples]
         torch.manual_seed(hp.seed)  # before LoRA's weights are initialised
         self.model = prepare_model(base, method, hp)
         self.trainable = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
+        self.device = next(self.model.parameters()).device
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        self.forward: Any = DistributedDataParallel(self.model) if self.distributed else self.model
         self.optimizer = torch.optim.AdamW(
             list(self.trainable.values()), lr=hp.learning_rate, weight_decay=0.0
         )
@@ -222,7 +244,7 @@ class _Run:
         tokens = 0
         self.model.train()
         while self.step < self.plan.total_steps:
-            if should_stop is not None and should_stop():
+            if self._stop_asked(should_stop):
                 raise TrainingCancelled(self.step, self._checkpoint_if_new())
             learning_rate = self.optimizer.param_groups[0]["lr"]
             loss, read = self._one_step()
@@ -237,7 +259,7 @@ class _Run:
                 "learning_rate": learning_rate,
             }
             self.curve.append(point)
-            if progress is not None:
+            if progress is not None and self.rank == 0:
                 progress(
                     {
                         **point,
@@ -250,6 +272,8 @@ class _Run:
                 )
             if self.checkpoint_dir is not None and self.step % self.hp.checkpoint_every == 0:
                 self._checkpoint()
+        if self.distributed:  # the trained weights leave the ranks through this checkpoint
+            self._checkpoint_if_new()
         self.model.eval()
         return TrainResult(
             model=self.model,
@@ -265,44 +289,73 @@ class _Run:
 
     # --- one step ---------------------------------------------------------------------------
 
-    def _micro_batches(self, step: int) -> list[list[int]]:
-        """The example indices of each micro-batch of optimizer step ``step`` (0-based)."""
+    def _step_examples(self, step: int) -> list[int]:
+        """The example indices of optimizer step ``step`` (0-based), over all ranks."""
         epoch, within = divmod(step, self.plan.steps_per_epoch)
         order = torch.randperm(
             len(self.examples), generator=torch.Generator().manual_seed(self.hp.seed + epoch)
         ).tolist()
-        size, accumulation = self.hp.batch_size, self.hp.gradient_accumulation
-        first = within * accumulation
-        return [
-            order[start : start + size]
-            for start in range(first * size, min((first + accumulation) * size, len(order)), size)
-        ]
+        per_step = self.hp.batch_size * self.hp.gradient_accumulation
+        return order[within * per_step : (within + 1) * per_step]
+
+    def _micro_batches(self, indices: list[int]) -> list[list[int]]:
+        """This rank's micro-batches of a step: the step's examples are dealt to the ranks in
+        turn and each cuts its share into micro-batches of ``batch_size`` (one rank: the
+        step's ``gradient_accumulation`` micro-batches). More ranks, fewer micro-batches
+        each, the same effective batch."""
+        share = indices[self.rank :: self.world]
+        size = self.hp.batch_size
+        return [share[start : start + size] for start in range(0, len(share), size)]
 
     def _one_step(self) -> tuple[float, int]:
+        indices = self._step_examples(self.step)
+        mine = self._micro_batches(indices)
+        # Loss per trained token of the whole step (all ranks), so that cutting a step into
+        # more micro-batches or ranks does not change what is learnt.
+        trained = max(sum(self.learnt[i] for i in indices), 1)
+        # A rank dealt nothing (a step with fewer examples than ranks) still joins the
+        # gradient exchange, with a pass that counts for nothing.
+        weights = [1.0] * len(mine) if mine else [0.0]
         batches = [
-            collate([self.examples[i] for i in indices], self.pad_id)
-            for indices in self._micro_batches(self.step)
+            collate([self.examples[i] for i in part], self.pad_id, self.device)
+            for part in (mine or [indices[:1]])
         ]
-        # Loss per trained token of the whole step, so that cutting a step into more
-        # micro-batches (gradient accumulation) does not change what is learnt.
-        trained = sum(int((labels[:, 1:] != IGNORE).sum()) for _, _, labels in batches)
         total_loss = 0.0
         read = 0
-        for batch in batches:
-            loss = token_loss_sum(self.model, batch) / max(trained, 1)
-            loss.backward()  # type: ignore[no-untyped-call]
+        for number, (batch, weight) in enumerate(zip(batches, weights, strict=True)):
+            # Gradients are exchanged once a step, on its last backward pass.
+            last = number == len(batches) - 1
+            with nullcontext() if last or not self.distributed else self.forward.no_sync():
+                loss = token_loss_sum(self.forward, batch) * weight / trained
+                # DistributedDataParallel averages the ranks' gradients; we want their sum.
+                (loss * self.world).backward()  # type: ignore[no-untyped-call]
             total_loss += float(loss.detach())
-            read += int(batch[1].sum())
+            read += int(batch[1].sum()) if weight else 0
+        if self.distributed:  # the step's loss and tokens over all ranks, for the report
+            totals = torch.tensor([total_loss, read], dtype=torch.float64, device=self.device)
+            dist.all_reduce(totals)
+            total_loss, read = float(totals[0]), int(totals[1])
         torch.nn.utils.clip_grad_norm_(list(self.trainable.values()), MAX_GRAD_NORM)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return total_loss, read
 
-    # --- checkpoints ------------------------------------------------------------------------
+    def _stop_asked(self, should_stop: Callable[[], bool] | None) -> bool:
+        """``should_stop()``, asked on rank 0 and told to every rank, so that all stop together."""
+        stop = should_stop is not None and self.rank == 0 and should_stop()
+        if not self.distributed:
+            return stop
+        flag = torch.tensor([int(stop)], device=self.device)
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
 
-    def _checkpoint(self) -> str:
+    # --- checkpoints (rank 0 writes them; every rank reads them to resume) ------------------
+
+    def _checkpoint(self) -> str | None:
         assert self.checkpoint_dir is not None
+        if self.rank != 0:
+            return None
         path = checkpoints.save(
             self.checkpoint_dir,
             self.step,
@@ -316,7 +369,7 @@ class _Run:
         return str(path)
 
     def _checkpoint_if_new(self) -> str | None:
-        if self.checkpoint_dir is None or self.step == 0:
+        if self.checkpoint_dir is None or self.step == 0 or self.rank != 0:
             return None
         if self.step == self.saved_step:
             found = checkpoints.latest(self.checkpoint_dir)
@@ -326,7 +379,8 @@ class _Run:
     def _resume(self) -> int | None:
         if self.checkpoint_dir is None:
             return None
-        checkpoints.clean(self.checkpoint_dir)
+        if self.rank == 0:
+            checkpoints.clean(self.checkpoint_dir)
         found = checkpoints.latest(self.checkpoint_dir)
         if found is None:
             return None
@@ -350,7 +404,7 @@ class _Run:
 
 
 def collate(
-    examples: Sequence[Example], pad: int
+    examples: Sequence[Example], pad: int, device: torch.device | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(input_ids, attention_mask, labels)`` of a batch, padded on the right."""
     width = max(len(e) for e in examples)
@@ -362,6 +416,8 @@ def collate(
         input_ids[row, :n] = torch.tensor(example.input_ids)
         labels[row, :n] = torch.tensor(example.labels)
         attention_mask[row, :n] = 1
+    if device is not None and device.type != "cpu":
+        return input_ids.to(device), attention_mask.to(device), labels.to(device)
     return input_ids, attention_mask, labels
 
 
