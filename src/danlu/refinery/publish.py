@@ -59,6 +59,11 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _inline(text: Any) -> str:
+    """A sample on one Markdown line: newlines would end the list item it sits in."""
+    return " ⏎ ".join(str(text).splitlines()) or "(empty)"
+
+
 def model_card(job: FineTune, metrics: dict[str, Any], samples: list[dict[str, Any]]) -> str:
     """README.md: YAML metadata the hub indexes (base_model, datasets, tags), then the story."""
     before, after = metrics.get("before", {}), metrics.get("after", {})
@@ -67,12 +72,13 @@ def model_card(job: FineTune, metrics: dict[str, Any], samples: list[dict[str, A
         f"| {name} | {_fmt(before.get(name, '–'))} | {_fmt(after.get(name, '–'))} |"
         for name in names
     )
-    hyper = "\n".join(f"| {k} | {v} |" for k, v in sorted(job.hyperparameters.items())) or (
-        "| (defaults) | |"
-    )
+    hyper = "\n".join(
+        f"| {k} | `{json.dumps(v, ensure_ascii=False)}` |"
+        for k, v in sorted(job.hyperparameters.items())
+    ) or ("| (defaults) | |")
     shown = "\n\n".join(
-        f"**Prompt:** {s.get('prompt', '')}\n\n- base: {s.get('before', '')}\n- refined: "
-        f"{s.get('after', '')}"
+        f"**Prompt:** {_inline(s.get('prompt', ''))}\n\n- base: {_inline(s.get('before', ''))}"
+        f"\n- refined: {_inline(s.get('after', ''))}"
         for s in samples[:3]
     )
     split = job.split or {}
