@@ -34,6 +34,7 @@ import numpy as np
 
 from danlu.core.errors import ContextLengthExceeded, InvalidRequest, Unsupported
 from danlu.gateway.provider import CallContext, ChatModel, Chunk, Model, Provider, ProviderOptions
+from danlu.gateway.providers.threaded import stream_from_thread
 from danlu.gateway.scheduler import FairScheduler
 from danlu.gateway.schemas import ChatCompletionRequest, CompletionRequest
 
@@ -412,34 +413,16 @@ class LlamaChatModel(ChatModel):
 
     # --- generation on the model's thread -------------------------------
 
-    async def _generate(
+    def _generate(
         self, owner: str, tokens: list[int], sampling: _Sampling
     ) -> AsyncIterator[_Piece]:
-        await self._scheduler.acquire(owner)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[_Piece | BaseException] = asyncio.Queue()
-        cancel = threading.Event()
-
-        def emit(item: _Piece | BaseException) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        try:
-            future = loop.run_in_executor(self._executor, self._run, tokens, sampling, emit, cancel)
-        except BaseException:
-            self._scheduler.release()
-            raise
-        # The slot is freed when the thread is done, whatever befalls the caller.
-        future.add_done_callback(lambda _: self._scheduler.release())
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-                if isinstance(item, _Finished):
-                    return
-        finally:
-            cancel.set()
+        return stream_from_thread(
+            self._scheduler,
+            self._executor,
+            owner,
+            lambda emit, cancel: self._run(tokens, sampling, emit, cancel),
+            lambda item: isinstance(item, _Finished),
+        )
 
     def _run(
         self,
