@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,9 @@ from danlu.core.errors import AuthenticationFailed, Conflict, InvalidRequest, No
 from danlu.core.ids import new_id
 from danlu.core.passwords import hash_password, verify_password
 from danlu.core.tables import Membership, Role, User, Workspace
+
+if TYPE_CHECKING:
+    from danlu.core.keys import Principal
 
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9]$|^[A-Za-z0-9]$")
 RESERVED_SLUGS = frozenset({"api", "v1", "new", "settings", "static", "healthz", "docs"})
@@ -177,3 +181,15 @@ class Accounts:
         )
         if taken:
             raise Conflict(f"the name {slug!r} is already taken; choose another", param="name")
+
+
+def may_see_workspace(session: Session, principal: Principal, workspace_id: str) -> bool:
+    """Whether the caller may see a workspace's private resources: admins and members."""
+    return principal.is_admin or (
+        session.get(Membership, (workspace_id, principal.user_id)) is not None
+    )
+
+
+def my_workspaces(principal: Principal) -> Select[str]:
+    """The ids of the caller's workspaces, as a subquery for ``.in_()``."""
+    return select(Membership.workspace_id).where(Membership.user_id == principal.user_id)

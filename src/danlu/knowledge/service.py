@@ -23,12 +23,12 @@ import numpy as np
 from sqlalchemy import delete, select, update
 
 from danlu.builder.tables import App
+from danlu.core.accounts import may_see_workspace, my_workspaces
 from danlu.core.blobs import BlobStore
 from danlu.core.db import Database
 from danlu.core.errors import DanluError, InvalidRequest, NotFound
 from danlu.core.ids import new_id
 from danlu.core.keys import Principal
-from danlu.core.tables import Membership
 from danlu.gateway.provider import CallContext
 from danlu.gateway.registry import ModelRegistry
 from danlu.gateway.schemas import EmbeddingRequest
@@ -157,21 +157,17 @@ class KnowledgeBases:
     def get(self, principal: Principal, kb_id: str) -> KnowledgeBase:
         with self.db.read() as session:
             kb = session.get(KnowledgeBase, kb_id)
-            member = kb is not None and (
-                principal.is_admin
-                or session.get(Membership, (kb.workspace_id, principal.user_id)) is not None
-            )
+            member = kb is not None and may_see_workspace(session, principal, kb.workspace_id)
         if kb is None or not member:
             raise NotFound(f"no knowledge base {kb_id!r}", param="kb")
         return kb
 
     def listing(self, principal: Principal) -> list[KnowledgeBase]:
         with self.db.read() as session:
-            mine = select(Membership.workspace_id).where(Membership.user_id == principal.user_id)
             return list(
                 session.scalars(
                     select(KnowledgeBase)
-                    .where(KnowledgeBase.workspace_id.in_(mine))
+                    .where(KnowledgeBase.workspace_id.in_(my_workspaces(principal)))
                     .order_by(KnowledgeBase.created_at.desc())
                 )
             )

@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from danlu.core.accounts import may_see_workspace, my_workspaces
 from danlu.core.db import Database
 from danlu.core.errors import Conflict, InvalidRequest, NotFound
 from danlu.core.ids import new_id
 from danlu.core.keys import Principal
-from danlu.core.tables import Membership, utcnow
+from danlu.core.tables import utcnow
 from danlu.hub.repos import Repos
 from danlu.hub.tables import RepoType
 from danlu.refinery.job_tables import FineTune, FineTuneEvent
@@ -152,21 +153,17 @@ class FineTunes:
     def get(self, principal: Principal, job_id: str) -> FineTune:
         with self.db.read() as session:
             job = session.get(FineTune, job_id)
-            visible = job is not None and (
-                principal.is_admin
-                or session.get(Membership, (job.workspace_id, principal.user_id)) is not None
-            )
+            visible = job is not None and may_see_workspace(session, principal, job.workspace_id)
         if job is None or not visible:
             raise NotFound(f"no fine-tuning job {job_id!r}", param="job")
         return job
 
     def listing(self, principal: Principal, limit: int = 50) -> list[FineTune]:
         with self.db.read() as session:
-            mine = select(Membership.workspace_id).where(Membership.user_id == principal.user_id)
             return list(
                 session.scalars(
                     select(FineTune)
-                    .where(FineTune.workspace_id.in_(mine))
+                    .where(FineTune.workspace_id.in_(my_workspaces(principal)))
                     .order_by(FineTune.created_at.desc())
                     .limit(limit)
                 )
