@@ -18,8 +18,12 @@ from danlu.api.hub_common import Signer
 from danlu.api.limits import BodyLimitMiddleware, body_limits
 from danlu.api.request_id import RequestIdMiddleware
 from danlu.api.routes import apps as apps_routes
+from danlu.api.routes import auth as auth_routes
 from danlu.api.routes import (
     billing,
+    builder_meta,
+    community_studio,
+    discussions,
     fine_tunes,
     gateway_admin,
     health,
@@ -33,7 +37,10 @@ from danlu.api.routes import (
     providers,
     rerank,
     served,
+    sites,
 )
+from danlu.api.routes import community as community_routes
+from danlu.api.routes import insight as insight_routes
 from danlu.api.routes import knowledge as knowledge_routes
 from danlu.api.sse import ClientGone
 from danlu.api.state import Services
@@ -43,7 +50,10 @@ from danlu.billing.money import yuan_to_units
 from danlu.builder.app_model import install as install_app_models
 from danlu.builder.apps import Apps
 from danlu.builder.runtime import EngineServices
+from danlu.builder.sites import Sites
 from danlu.builder.ssrf import parse_allowlist
+from danlu.community.service import open_community, run_background
+from danlu.console import install_console
 from danlu.core.bootstrap import open_core
 from danlu.core.errors import ConfigError, DanluError
 from danlu.core.plugins import plugin_manager
@@ -61,6 +71,7 @@ from danlu.gateway.registry import ModelRegistry
 from danlu.hub.commits import Committer
 from danlu.hub.repos import Repos
 from danlu.hub.seed import ensure_embedded_repo
+from danlu.insight.service import Insight
 from danlu.knowledge.service import KnowledgeBases
 from danlu.knowledge.vectors import open_vector_store
 from danlu.refinery.jobs import FineTunes
@@ -167,7 +178,23 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
         engine.retriever = knowledge
         apps = Apps(core.db, core.keys, engine)
         app.state.apps = apps
+        insight = await asyncio.to_thread(Insight.open, settings, core.db)
+        app.state.insight = insight
+        apps.observers.append(insight.recorder.observe)  # every run, recorded off the hot path
+        app.state.sites = Sites(core.db)
         install_app_models(apps, registry)
+        community = open_community(
+            core.db,
+            repos,
+            apps,
+            SecretBox(core.secret),
+            app.state.meter.limiter,
+            posts_per_minute=settings.community_posts_per_minute,
+        )
+        app.state.community = community
+        community_work = asyncio.create_task(
+            run_background(community, parse_allowlist(settings.builder_http_allow))
+        )
         serving = HubServing(core.db, repos, core.blobs, registry, settings)
         app.state.serving = serving
         for problem in await serving.restore():
@@ -181,11 +208,13 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
             yield
         finally:
             syncing.cancel()
+            community_work.cancel()
             await asyncio.to_thread(stop_workers, workers)
             await app.state.meter.drain()
             await app.state.meter.limiter.aclose()
             await registry.aclose()
             await asyncio.to_thread(recorder.close)
+            await asyncio.to_thread(insight.close)
             core.close()
 
     app = FastAPI(
@@ -212,13 +241,21 @@ def create_app(settings: Settings, manager: pluggy.PluginManager | None = None) 
     app.include_router(keys.router)
     app.include_router(served.router)
     app.include_router(apps_routes.router)
+    app.include_router(builder_meta.router)
+    app.include_router(sites.router)
+    app.include_router(auth_routes.router)
     app.include_router(knowledge_routes.router)
+    app.include_router(insight_routes.router)
+    app.include_router(community_routes.router)
+    app.include_router(community_studio.router)
     # The hub's routes come last: the model-file route (/{owner}/{name}/resolve/...) is broad.
     # ModelScope's come first among them: its /api/v1/... paths would otherwise fall into the
     # Hugging Face routes' /api/{plural}/{namespace}/{name}/... patterns.
     app.include_router(modelscope.router)
     app.include_router(modelscope_files.router)
+    app.include_router(discussions.router)  # /api/{type}s/{ns}/{name}/discussions…
     app.include_router(hf_upload.router)
     app.include_router(hf_repos.router)
     app.include_router(hf_files.router)
+    install_console(app)
     return app

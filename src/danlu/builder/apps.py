@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncGenerator
+import time
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,22 @@ class RunOptions:
     end_user: str | None = None
 
 
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run that ended, as handed to :attr:`Apps.observers` (insight records it)."""
+
+    app: App
+    version: int | None  # None: the draft
+    plan: Plan
+    inputs: dict[str, Any]
+    events: list[RunEvent]
+    times: list[float]  # when each event reached the caller (epoch seconds), one per event
+    options: RunOptions
+    owner: str
+    conversation_id: str | None
+    query: str | None
+
+
 def _slugify(name: str) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48] or "app"
     return f"{base}-{os.urandom(3).hex()}"
@@ -49,6 +66,8 @@ class Apps:
         self.engine = engine
         self._plans: dict[tuple[str, int], Plan] = {}
         engine.app_tool = self.app_tool
+        # Told of every recorded run; each must return at once and never raise.
+        self.observers: list[Callable[[FinishedRun], None]] = []
 
     async def app_tool(self, calling_app_id: str | None, slug: str) -> Tool:
         """Another published app of the calling app's workspace, as an agent's tool."""
@@ -158,7 +177,9 @@ class Apps:
             return app
 
     def update_draft(self, principal: Principal, app: App, spec: AppSpec) -> App:
-        compile_app(spec)
+        """Keep a draft as it is being edited: it need not compile yet (a canvas is rarely
+        whole between two edits); running or publishing it compiles it, with every problem
+        named."""
         with self.db.write() as session:
             stored = session.get(App, app.id)
             assert stored is not None
@@ -406,12 +427,14 @@ async def execute(
         "history": history,
     }
     events: list[RunEvent] = []
+    times: list[float] = []
     stream = run_app(plan, apps.engine, inputs, system=system, owner=owner, variables=variables)
     try:
         async for event in stream:
             if event.event == "run_started" and conversation_id:
                 event.data["conversation_id"] = conversation_id
             events.append(event)
+            times.append(time.time())
             yield event
     finally:
         await stream.aclose()
@@ -419,3 +442,8 @@ async def execute(
             await asyncio.to_thread(
                 apps.record, app, version, inputs, events, options, conversation_id, query
             )
+            finished = FinishedRun(
+                app, version, plan, inputs, events, times, options, owner, conversation_id, query
+            )
+            for observe in apps.observers:
+                observe(finished)

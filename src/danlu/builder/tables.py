@@ -25,6 +25,9 @@ class App(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     draft: Mapped[dict[str, Any]] = mapped_column(JSON)
     published_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Who may use the published app's web page, share link and widget: "public" (anyone
+    # with the link), "signed_in" (any user of this danlu) or "off" (API keys only).
+    site_access: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -40,6 +40,36 @@ def _spec(
 
 
 TEMPLATES: dict[str, dict[str, Any]] = {
+    "blank-chat": _spec(
+        "Chat app 对话应用",
+        "chat",
+        "A model that answers each message and remembers the conversation. Start here.",
+        [
+            {"id": "start", "type": "start", "config": {"inputs": []}},
+            _llm("llm", "You are a helpful assistant.", "{{ sys.query }}", memory=5),
+            {"id": "reply", "type": "answer", "config": {"text": "{{ llm.text }}"}},
+        ],
+        _edges(("start", "llm"), ("llm", "reply")),
+    ),
+    "blank-workflow": _spec(
+        "Workflow 工作流",
+        "workflow",
+        "One input, one model call, one output: the smallest workflow to build on.",
+        [
+            {
+                "id": "start",
+                "type": "start",
+                "config": {"inputs": [{"name": "text", "type": "string", "required": True}]},
+            },
+            _llm("llm", "You are a helpful assistant.", "{{ start.text }}"),
+            {
+                "id": "end",
+                "type": "end",
+                "config": {"outputs": [{"name": "result", "value": "{{ llm.text }}"}]},
+            },
+        ],
+        _edges(("start", "llm"), ("llm", "end")),
+    ),
     "game-npc": _spec(
         "Tea-house NPC 茶馆掌柜",
         "chat",

@@ -226,6 +226,35 @@ SPECS: tuple[SettingSpec, ...] = (
         "model and trains with `refinery_threads` CPU threads (0: one), and the effective batch "
         "stays the job's.",
     ),
+    SettingSpec(
+        "community_posts_per_minute",
+        int,
+        10,
+        "Discussions, comments and edits one user may post per minute (site admins are not "
+        "limited); more get 429 saying when to retry. 0: no limit.",
+    ),
+    SettingSpec(
+        "insight_store",
+        str,
+        "auto",
+        "Where app analytics (events and daily rollups) are kept: `duckdb` (a DuckDB file in "
+        "HOME, one server process), `database` (the PostgreSQL metadata database, schema "
+        "`insight`), a `postgresql+psycopg://` URL of its own, or `auto` (duckdb with SQLite, "
+        "database with PostgreSQL).",
+    ),
+    SettingSpec(
+        "insight_timezone",
+        str,
+        "Asia/Shanghai",
+        "IANA time zone in which analytics count days (DAU, retention), unless a workspace "
+        "sets its own.",
+    ),
+    SettingSpec(
+        "insight_flush_seconds",
+        float,
+        2.0,
+        "How often recorded app events are written to the analytics store, in seconds.",
+    ),
 )
 
 
@@ -262,6 +291,10 @@ class Settings:
     refinery_backend: str = "local"
     refinery_ray_address: str = ""
     refinery_ray_workers: int = 2
+    community_posts_per_minute: int = 10
+    insight_store: str = "auto"
+    insight_timezone: str = "Asia/Shanghai"
+    insight_flush_seconds: float = 2.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -348,8 +381,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("DANLU_LOG_LEVEL must be one of debug, info, warning, error")
     if settings.refinery_backend not in {"local", "ray"}:
         raise ConfigError("DANLU_REFINERY_BACKEND must be local or ray")
+    if settings.community_posts_per_minute < 0:
+        raise ConfigError("DANLU_COMMUNITY_POSTS_PER_MINUTE must not be negative")
     if settings.refinery_ray_workers < 1:
         raise ConfigError("DANLU_REFINERY_RAY_WORKERS must be at least 1")
+    if settings.insight_flush_seconds <= 0:
+        raise ConfigError("DANLU_INSIGHT_FLUSH_SECONDS must be more than 0")
 
 
 def settings_markdown() -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from danlu.community.notifications import notify_job_finished
 from danlu.core.accounts import may_see_workspace, my_workspaces
 from danlu.core.db import Database
 from danlu.core.errors import Conflict, InvalidRequest, NotFound
@@ -328,6 +329,9 @@ class FineTunes:
             )
             data = {"status": status, **({"error": error} if error else {})}
             session.add(FineTuneEvent(job_id=job_id, kind="status", data=data))
+            job = session.get(FineTune, job_id)
+            if job is not None:  # tell whoever started it, in the same transaction
+                notify_job_finished(session, job, status, error)
 
     def load(self, job_id: str) -> FineTune:
         with self.db.read() as session:

@@ -15,6 +15,7 @@ from danlu.api.auth import require
 from danlu.api.sse import unless_disconnected
 from danlu.builder.apps import Apps, RunOptions, answer_text, execute
 from danlu.builder.dsl import parse_app
+from danlu.builder.inspect import inspect_app, problem_json
 from danlu.builder.runtime import RunEvent
 from danlu.builder.tables import App
 from danlu.builder.templates import TEMPLATES
@@ -45,6 +46,7 @@ def app_json(app: App) -> dict[str, Any]:
         "mode": app.mode,
         "description": app.description,
         "published_version": app.published_version,
+        "site_access": app.site_access,
         "model": f"app:{app.slug}" if app.mode in ("chat", "agent") else None,
         "created_at": _iso(app.created_at),
         "updated_at": _iso(app.updated_at),
@@ -120,14 +122,20 @@ async def get_app(app_ref: str, principal: AnyKey, apps: AppsDep) -> dict[str, A
     return {**app_json(app), "draft": parse_app(app.draft).to_dict()}
 
 
-@router.put("/apps/{app_ref}", summary="Replace the draft with DSL (YAML or JSON)")
+@router.put(
+    "/apps/{app_ref}",
+    summary="Replace the draft with DSL (YAML or JSON); it may be incomplete until published",
+)
 async def update_app(
     request: Request, app_ref: str, principal: AnyKey, apps: AppsDep
 ) -> dict[str, Any]:
     app = await run_in_threadpool(apps.get, principal, app_ref, write=True)
     principal.require(Scope.INFERENCE)
     spec = parse_app(await _dsl_body(request))
-    return app_json(await run_in_threadpool(apps.update_draft, principal, app, spec))
+    updated = await run_in_threadpool(apps.update_draft, principal, app, spec)
+    # Saved either way; what would stop it compiling is named, as the canvas shows it.
+    inspection = await run_in_threadpool(inspect_app, spec)
+    return {**app_json(updated), "problems": [problem_json(p) for p in inspection.problems]}
 
 
 @router.get(
@@ -254,7 +262,7 @@ class ChatBody(RunBody):
     conversation_id: str | None = None
 
 
-def _sse(events: AsyncIterator[RunEvent]) -> StreamingResponse:
+def sse_events(events: AsyncIterator[RunEvent]) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
         async for event in events:
             yield (
@@ -271,7 +279,7 @@ def _sse(events: AsyncIterator[RunEvent]) -> StreamingResponse:
     )
 
 
-async def _prime(events: AsyncIterator[RunEvent]) -> AsyncIterator[RunEvent]:
+async def primed(events: AsyncIterator[RunEvent]) -> AsyncIterator[RunEvent]:
     """Start the run before the response: bad inputs then get a real 400, not a broken stream."""
     first = await anext(events)
 
@@ -299,9 +307,9 @@ async def run(
             f"{app.slug} is a {app.mode} app; use POST /v1/apps/{app.slug}/chat", param="app"
         )
     options = RunOptions(version=body.version, draft=body.draft, end_user=body.user)
-    events = await _prime(execute(apps, app, body.inputs, options, principal.key_id))
+    events = await primed(execute(apps, app, body.inputs, options, principal.key_id))
     if body.stream:
-        return _sse(events)
+        return sse_events(events)
     done = await unless_disconnected(request, _collect(events))
     last = done[-1]
     return JSONResponse(
@@ -332,11 +340,11 @@ async def chat(
         end_user=body.user,
         conversation_id=body.conversation_id,
     )
-    events = await _prime(
+    events = await primed(
         execute(apps, app, body.inputs, options, principal.key_id, query=body.query)
     )
     if body.stream:
-        return _sse(events)
+        return sse_events(events)
     done = await unless_disconnected(request, _collect(events))
     last = done[-1]
     started = done[0].data
