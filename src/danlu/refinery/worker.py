@@ -10,6 +10,7 @@ other machines against the same database and blob store.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -72,6 +73,16 @@ def run_one(
     return job.id
 
 
+def _stop_when_orphaned(stopping: threading.Event, every: float = 2.0) -> None:
+    """Stop (checkpointing a running job) if the server that started us is gone: a server
+    killed without its shutdown (kill -9, a crash) must not leave workers training forever."""
+    parent = os.getppid()
+    while not stopping.wait(every):
+        if os.getppid() != parent:
+            log.warning("the server that started this worker is gone; stopping")
+            stopping.set()
+
+
 def main() -> None:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
@@ -87,6 +98,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=_stop_when_orphaned, args=(stopping,), daemon=True).start()
     log.info("refinery worker %s ready", worker)
     try:
         while not stopping.is_set():
