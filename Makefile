@@ -28,9 +28,11 @@ serve: install
 test: install browser
 	$(BIN)/python -m pytest
 
-# The console's browser tests drive Debian's chromium (never a Playwright browser download).
+# The console's browser tests drive Debian's chromium (never a Playwright browser download),
+# with a CJK font so pages in 中文 render (and their screenshots show) real characters.
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
+		(apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)
 
 # Rebuild the web console into src/danlu/console/dist (needs Node.js 20 and npm). The built
 # files are committed, so users never need Node; a test checks they match the sources.

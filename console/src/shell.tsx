@@ -1,23 +1,35 @@
 // The console's frame: sign-in gate, sidebar, top bar with the language switch, and the page.
 import { Suspense, useEffect, useState } from "react";
 import { common } from "./i18n/common";
+import { communityText } from "./i18n/community";
 import { LANGS, useLang, useT } from "./i18n";
 import { Link, match, useLocation } from "./router";
 import { ROUTES } from "./routes";
 import { useSession } from "./session";
 import { Spinner } from "./components/ui";
+import { NotificationBell } from "./components/notification-bell";
 import SignIn from "./pages/sign-in";
 
-const NAV: { to: string; key: keyof typeof common.en; icon: string }[] = [
+const NAV: (
+  | { to: string; key: keyof typeof common.en; icon: string }
+  | { to: string; key: keyof typeof communityText.en; icon: string; table: typeof communityText }
+)[] = [
   { to: "/", key: "navHome", icon: "⌂" },
   { to: "/hub/models", key: "navModels", icon: "◆" },
   { to: "/hub/datasets", key: "navDatasets", icon: "▤" },
   { to: "/playground", key: "navPlayground", icon: "✦" },
   { to: "/apps", key: "navApps", icon: "⬡" },
+  { to: "/insight", key: "navInsight", icon: "◔" },
+  { to: "/studio", key: "navStudio", icon: "❖", table: communityText },
+  { to: "/feed", key: "navFeed", icon: "≋", table: communityText },
   { to: "/knowledge", key: "navKnowledge", icon: "❏" },
   { to: "/refinery", key: "navRefinery", icon: "♨" },
   { to: "/keys", key: "navKeys", icon: "◎" },
 ];
+
+function CommunityLabel({ name }: { name: keyof typeof communityText.en }) {
+  return <>{useT(communityText)(name)}</>;
+}
 
 export function LanguageSwitch() {
   const { lang, setLang } = useLang();
@@ -89,7 +101,7 @@ export function Console() {
                   <span className="nav-icon" aria-hidden="true">
                     {item.icon}
                   </span>
-                  {t(item.key)}
+                  {"table" in item ? <CommunityLabel name={item.key} /> : t(item.key)}
                 </Link>
               </li>
             ))}
@@ -113,6 +125,7 @@ export function Console() {
             {me.workspace}
           </span>
           <span className="spacer" />
+          <NotificationBell />
           <LanguageSwitch />
           <span className="user-name">{me.username}</span>
           <button type="button" className="button small" onClick={() => void signOut()}>

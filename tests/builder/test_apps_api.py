@@ -50,6 +50,7 @@ def test_every_template_imports_compiles_runs_and_publishes(
                     "results": "danlu is a platform\nIt runs offline",
                 },
                 "audio-assistant": {"transcript": "Host: welcome. Guest: we talk about tea."},
+                "blank-workflow": {"text": "Name a green tea."},
             }[template]
             blocking = http.post(f"/apps/{slug}/run", json={"inputs": inputs}).json()
             assert blocking["status"] == "succeeded", blocking

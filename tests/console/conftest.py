@@ -28,7 +28,9 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is running it holds an event loop
+# on this thread, and every later test that runs one of its own (asyncio.run) would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
@@ -67,10 +69,12 @@ def shoot(page: Page, name: str) -> Path:
     return path
 
 
-def sign_in(page: Page, server: RunningServer, username: str = "admin") -> None:
+def sign_in(
+    page: Page, server: RunningServer, username: str = "admin", password: str = ADMIN_PASSWORD
+) -> None:
     page.goto(server.url + "/")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name=f"Welcome, {username}").wait_for()
 

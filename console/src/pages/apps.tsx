@@ -5,6 +5,7 @@ import { CopyButton, Dialog, ErrorNote, Loaded, formatTime, useAsync } from "../
 import { messages, useLang, useT } from "../i18n";
 import { common } from "../i18n/common";
 import { Link, navigate } from "../router";
+import { AnalyticsLink } from "../components/insight-link";
 
 export const appsText = messages(
   {
@@ -168,6 +169,7 @@ export default function Apps() {
                           <CopyButton text={`${location.origin}/s/${app.slug}`} label={t("shareLink")} />
                         </>
                       ) : null}
+                      <AnalyticsLink slug={app.slug} />
                       <button type="button" className="button small" onClick={() => void exportDsl(app)}>
                         {t("export")}
                       </button>

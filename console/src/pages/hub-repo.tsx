@@ -2,10 +2,13 @@
 import { useState } from "react";
 import { api, formatBytes, request } from "../api";
 import { CopyButton, ErrorNote, Loaded, Markdown, formatTime, useAsync } from "../components/ui";
+import { Discussions } from "../components/discussions";
 import { useLang, useT } from "../i18n";
+import { communityText } from "../i18n/community";
 import { hubText } from "../i18n/hub";
-import { Link } from "../router";
+import { Link, navigate, useLocation } from "../router";
 import type { RepoSummary } from "./hub-list";
+import { UsedBy } from "./studio";
 
 interface RepoInfo extends RepoSummary {
   sha: string;
@@ -63,7 +66,11 @@ export default function HubRepo({ params }: { params: Record<string, string> }) 
   const { lang } = useLang();
   const kind = params.kind === "datasets" ? "datasets" : "models";
   const repoId = `${params.owner}/${params.name}`;
-  const [tab, setTab] = useState<"card" | "files" | "commits">("card");
+  const ct = useT(communityText);
+  const { path, query } = useLocation();
+  const wanted = query.get("tab");
+  const tab = wanted === "files" || wanted === "commits" || wanted === "discussions" ? wanted : "card";
+  const setTab = (name: string) => navigate(name === "card" ? path : `${path}?tab=${name}`, true);
   const info = useAsync(() => api<RepoInfo>(`/api/${kind}/${repoId}?blobs=true`), [kind, repoId]);
   const readme = useAsync(async () => {
     try {
@@ -102,9 +109,9 @@ export default function HubRepo({ params }: { params: Record<string, string> }) 
             <div className="repo-layout">
               <div>
                 <div className="tabs" role="tablist">
-                  {(["card", "files", "commits"] as const).map((name) => (
+                  {(["card", "files", "commits", "discussions"] as const).map((name) => (
                     <button key={name} type="button" role="tab" aria-selected={tab === name} onClick={() => setTab(name)}>
-                      {name === "card" ? (kind === "models" ? t("card") : t("datasetCard")) : t(name)}
+                      {name === "card" ? (kind === "models" ? t("card") : t("datasetCard")) : name === "discussions" ? ct("discussions") : t(name)}
                     </button>
                   ))}
                 </div>
@@ -169,6 +176,7 @@ export default function HubRepo({ params }: { params: Record<string, string> }) 
                     )}
                   </Loaded>
                 ) : null}
+                {tab === "discussions" ? <Discussions base={`/api/${kind}/${repo.id}/discussions`} workspace={repo.id.split("/")[0]} /> : null}
               </div>
               <aside className="card snippet-card">
                 <h3>{t("useIt")}</h3>
@@ -181,6 +189,7 @@ export default function HubRepo({ params }: { params: Record<string, string> }) 
                 </div>
                 <pre>{code[snippet]}</pre>
                 <CopyButton text={code[snippet]} />
+                <UsedBy kind={kind === "datasets" ? "dataset" : "model"} repoId={repo.id} />
               </aside>
             </div>
           </>

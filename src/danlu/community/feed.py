@@ -95,7 +95,7 @@ class Feed:
         limit: int,
     ) -> list[FeedItem]:
         query = (
-            select(Activity, User.username, Workspace.slug)
+            select(Activity, User.username, Workspace.slug, App.name)
             .join(User, User.id == Activity.actor_id)
             .outerjoin(Workspace, Workspace.id == Activity.workspace_id)
             .outerjoin(Repo, Repo.id == Activity.repo_id)
@@ -121,10 +121,13 @@ class Feed:
                 actor,
                 slug,
                 (a.data or {}).get("target"),
-                {k: v for k, v in (a.data or {}).items() if k != "target"},
+                {
+                    **{k: v for k, v in (a.data or {}).items() if k != "target"},
+                    **({"app_name": app_name} if app_name is not None else {}),
+                },
                 a.created_at,
             )
-            for a, actor, slug in session.execute(query).all()
+            for a, actor, slug, app_name in session.execute(query).all()
         ]
 
     def _commits(

@@ -76,6 +76,7 @@ class StudioApp:
     workspace: str
     published_version: int | None
     site_access: str
+    created_by: str
     likes: int
     runs: int
     trending: float
@@ -83,6 +84,7 @@ class StudioApp:
     duplicated_from: str | None
     created_at: datetime
     updated_at: datetime
+    listed: bool = True
     links: list[LinkView] = field(default_factory=list)
 
 
@@ -177,6 +179,7 @@ class Studio:
         search: str | None = None,
         tag: str | None = None,
         mode: str | None = None,
+        author: str | None = None,
         sort: str = "trending",
         limit: int = 30,
         offset: int = 0,
@@ -208,6 +211,8 @@ class Studio:
             query = query.where(AppProfile.tags.like(f"%,{tag.strip().lower()},%"))
         if mode:
             query = query.where(App.mode == mode)
+        if author:
+            query = query.where(func.lower(App.created_by) == author.strip().lower())
         with self.db.read() as session:
             rows = session.execute(query).all()
             counts = app_counts(session, [app.id for app, _, _ in rows])
@@ -596,6 +601,7 @@ def _card(
         workspace=workspace,
         published_version=app.published_version,
         site_access=app.site_access,
+        created_by=app.created_by,
         likes=counts.likes,
         runs=counts.runs,
         trending=counts.trending,
@@ -603,4 +609,5 @@ def _card(
         duplicated_from=sources.get(profile.duplicated_from or "") if profile else None,
         created_at=app.created_at,
         updated_at=app.updated_at,
+        listed=profile.listed if profile and profile.listed is not None else True,
     )

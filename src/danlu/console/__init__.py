@@ -18,7 +18,21 @@ DIST = Path(__file__).parent / "dist"
 
 # First path segments that belong to the console (the browser routes within them).
 CONSOLE_SECTIONS = frozenset(
-    {"", "hub", "playground", "apps", "knowledge", "refinery", "keys", "s"}
+    {
+        "",
+        "hub",
+        "playground",
+        "apps",
+        "knowledge",
+        "refinery",
+        "keys",
+        "s",
+        "studio",
+        "insight",
+        "notifications",
+        "feed",
+        "u",
+    }
 )
 
 _CSP = (

@@ -15,6 +15,7 @@ from danlu.api.hub_common import Caller
 from danlu.api.routes.discussions import CommunityDep
 from danlu.builder.ssrf import parse_allowlist
 from danlu.community.feed import FeedItem
+from danlu.community.markdown import MAX_COMMENT_CHARS, render
 from danlu.community.targets import require_personal
 from danlu.community.webhooks import EVENTS, WebhookView, check_target
 from danlu.core.errors import InvalidRequest
@@ -190,6 +191,21 @@ async def trending(
             for i in items
         ],
     }
+
+
+# --- Markdown preview -----------------------------------------------------------------------
+
+
+class PreviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(max_length=MAX_COMMENT_CHARS)
+
+
+@router.post("/community/markdown", summary="Render a comment's Markdown as it would be shown")
+async def preview_markdown(body: PreviewBody, _: AnyKey) -> dict[str, Any]:
+    """The same renderer and sanitizer as comments: what a preview shows is what is posted."""
+    rendered = await run_in_threadpool(render, body.text)
+    return {"html": rendered.html, "mentions": rendered.mentions}
 
 
 # --- notifications --------------------------------------------------------------------------

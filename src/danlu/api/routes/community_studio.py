@@ -41,6 +41,7 @@ def card_json(app: StudioApp, *, with_links: bool = False) -> dict[str, Any]:
         "workspace": app.workspace,
         "published_version": app.published_version,
         "site_access": app.site_access,
+        "created_by": app.created_by,
         # Where to use it: the app's own page and its API (the builder's sites).
         "page": f"/s/{app.slug}" if app.site_access != "off" else None,
         "site_api": f"/v1/sites/{app.slug}" if app.site_access != "off" else None,
@@ -49,6 +50,7 @@ def card_json(app: StudioApp, *, with_links: bool = False) -> dict[str, Any]:
         "trending": app.trending,
         "liked": app.liked,
         "duplicated_from": app.duplicated_from,
+        "listed": app.listed,
         "discussions": f"/v1/apps/{app.slug}/discussions",
         "created_at": _iso(app.created_at),
         "updated_at": _iso(app.updated_at),
@@ -74,13 +76,21 @@ async def gallery(
     search: str | None = None,
     tag: str | None = None,
     mode: str | None = None,
+    author: str | None = Query(None, description="apps made by this user"),
     sort: str = Query("trending", description="trending, likes, runs or new"),
     limit: int = Query(30, ge=1, le=100),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
     items, total = await run_in_threadpool(
         lambda: community.studio.listing(
-            principal, search=search, tag=tag, mode=mode, sort=sort, limit=limit, offset=offset
+            principal,
+            search=search,
+            tag=tag,
+            mode=mode,
+            author=author,
+            sort=sort,
+            limit=limit,
+            offset=offset,
         )
     )
     return {"object": "list", "total": total, "data": [card_json(a) for a in items]}
