@@ -133,3 +133,24 @@ export function formatBytes(bytes: number): string {
   }
   return `${value >= 10 || unit === 0 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
 }
+
+/** Offer a blob to the user as a file. */
+export function saveBlob(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** Download what a GET returns, with the session's key (private files, CSV reports); the
+ * server's Content-Disposition names the file when it gives a name. */
+export async function downloadFrom(path: string, fallbackName: string): Promise<void> {
+  const response = await request(path);
+  const disposition = response.headers.get("content-disposition") ?? "";
+  const name = /filename="?([^";]+)"?/.exec(disposition)?.[1] ?? fallbackName;
+  saveBlob(await response.blob(), name);
+}

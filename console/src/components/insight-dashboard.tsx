@@ -2,7 +2,7 @@
 // compare with, metric tiles with their formulas, trend charts, the retention heat map and
 // CSV downloads. `base` is the API prefix: /v1/apps/{app}/insight or /v1/workspaces/{ws}/insight.
 import { useId, useState, type ReactNode } from "react";
-import { api, request } from "../api";
+import { api, downloadFrom } from "../api";
 import { useLang, useT, type Lang } from "../i18n";
 import { insightText, type InsightKey } from "../i18n/insight";
 import { BarChart } from "./insight-charts";
@@ -135,19 +135,6 @@ export function formatMetric(name: string, value: number | null | undefined, uni
 }
 
 /** Save what a GET returns (with the session's bearer token) as a file. */
-export async function downloadCsv(path: string, fallbackName: string): Promise<void> {
-  const response = await request(path);
-  const disposition = response.headers.get("content-disposition") ?? "";
-  const name = /filename="?([^";]+)"?/.exec(disposition)?.[1] ?? fallbackName;
-  const url = URL.createObjectURL(await response.blob());
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = name;
-  document.body.appendChild(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
 
 export function CsvButton({ path, name, label, testId }: { path: string; name: string; label?: string; testId?: string }) {
   const t = useT(insightText);
@@ -160,7 +147,7 @@ export function CsvButton({ path, name, label, testId }: { path: string; name: s
         data-testid={testId}
         onClick={() => {
           setError(null);
-          downloadCsv(path, name).catch(setError);
+          downloadFrom(path, name).catch(setError);
         }}
       >
         <span aria-hidden="true">⤓</span> {label ?? t("downloadCsv")}

@@ -20,7 +20,7 @@ import {
   type XYPosition,
 } from "@xyflow/react";
 import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent } from "react";
-import { api, ApiError } from "../api";
+import { api, ApiError, saveBlob } from "../api";
 import { ErrorNote, Spinner, useAsync } from "../components/ui";
 import { useLang, useT } from "../i18n";
 import { Link } from "../router";
@@ -117,14 +117,7 @@ function clearBackup(slug: string): void {
 }
 
 function download(name: string, body: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([body], { type }));
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
+  saveBlob(new Blob([body], { type }), name);
 }
 
 type SaveState =

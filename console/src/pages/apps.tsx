@@ -1,6 +1,6 @@
 // Apps: the list, create from a template, import and export DSL, and the way to each app's page.
 import { useState } from "react";
-import { api } from "../api";
+import { api, saveBlob } from "../api";
 import { CopyButton, Dialog, ErrorNote, Loaded, formatTime, useAsync } from "../components/ui";
 import { messages, useLang, useT } from "../i18n";
 import { common } from "../i18n/common";
@@ -94,12 +94,7 @@ export default function Apps() {
   const exportDsl = async (app: AppSummary) => {
     try {
       const yaml = await api<string>(`/v1/apps/${app.slug}/export?format=yaml`);
-      const url = URL.createObjectURL(new Blob([yaml], { type: "application/yaml" }));
-      const link = document.createElement("a");
-      link.href = url;
-      link.download = `${app.slug}.yaml`;
-      link.click();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      saveBlob(new Blob([yaml], { type: "application/yaml" }), `${app.slug}.yaml`);
     } catch (e) {
       setError(e);
     }

@@ -1,6 +1,6 @@
 // One repo: its rendered card, files with sizes and downloads, commits, and copyable snippets.
 import { useState } from "react";
-import { api, formatBytes, request } from "../api";
+import { api, downloadFrom, formatBytes } from "../api";
 import { CopyButton, ErrorNote, Loaded, Markdown, formatTime, useAsync } from "../components/ui";
 import { Discussions } from "../components/discussions";
 import { useLang, useT } from "../i18n";
@@ -33,15 +33,9 @@ function fileUrl(kind: string, repoId: string, path: string): string {
   return `${prefix}/${repoId}/resolve/main/${path.split("/").map(encodeURIComponent).join("/")}`;
 }
 
-async function download(kind: string, repoId: string, path: string): Promise<void> {
+function download(kind: string, repoId: string, path: string): Promise<void> {
   // Through fetch, so private repos' files go with the session's key.
-  const response = await request(fileUrl(kind, repoId, path));
-  const url = URL.createObjectURL(await response.blob());
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = path.split("/").pop() ?? path;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return downloadFrom(fileUrl(kind, repoId, path), path.split("/").pop() ?? path);
 }
 
 function snippets(kind: string, repoId: string): Record<string, string> {

@@ -1,6 +1,6 @@
 // API keys (create, shown once; revoke) and the workspace's usage and balance.
 import { useState } from "react";
-import { api, request } from "../api";
+import { api, downloadFrom } from "../api";
 import { CopyButton, Dialog, ErrorNote, LineChart, Loaded, formatTime, useAsync } from "../components/ui";
 import { messages, useLang, useT } from "../i18n";
 import { common } from "../i18n/common";
@@ -118,15 +118,7 @@ export default function Keys() {
     }
   };
 
-  const csv = async () => {
-    const response = await request(`/v1/usage?group_by=${by}&format=csv`);
-    const url = URL.createObjectURL(await response.blob());
-    const link = document.createElement("a");
-    link.href = url;
-    link.download = `danlu-usage-by-${by}.csv`;
-    link.click();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  };
+  const csv = () => downloadFrom(`/v1/usage?group_by=${by}&format=csv`, `danlu-usage-by-${by}.csv`).catch(setError);
 
   return (
     <div className="page">
