@@ -206,3 +206,37 @@ def test_drafts_are_saved_while_incomplete_and_compile_on_run_and_publish(
         assert run.status_code == 400 and run.json()["error"]["code"] == "compile_error"
         refused = http.post(f"/v1/apps/{app['slug']}/publish")
         assert refused.status_code == 400 and "loose" in refused.json()["error"]["message"]
+
+
+def test_deleting_an_app_removes_it_everywhere_but_its_analytics(server: RunningServer) -> None:
+    import time
+
+    with _client(server, server.admin_key) as http:
+        app = http.post("/v1/apps", json={"template": "blank-chat", "name": "Short-lived"}).json()
+        slug = app["slug"]
+        assert http.post(f"/v1/apps/{slug}/publish").status_code == 200
+        app_key = http.post(f"/v1/apps/{slug}/keys", json={"name": "site"}).json()["key"]
+        run = http.post(f"/v1/apps/{slug}/chat", json={"query": "Hi", "user": "dora"})
+        assert run.json()["status"] == "succeeded"
+
+        def recorded() -> dict[str, Any] | None:
+            found = http.get("/v1/workspaces/admin/insight/overview").json()["apps"]
+            return next((a for a in found if a["app_id"] == app["id"]), None)
+
+        deadline = time.monotonic() + 30
+        while recorded() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert recorded() is not None, "the run never reached the analytics"
+
+        assert http.delete(f"/v1/apps/{slug}").status_code == 204
+        assert http.get(f"/v1/apps/{slug}").status_code == 404
+        assert http.get(f"/v1/sites/{slug}").status_code == 404
+        assert http.delete(f"/v1/apps/{slug}").status_code == 404
+        gone = recorded()
+        assert gone is not None and gone["deleted"] is True and gone["runs"] >= 1
+    with _client(server, app_key) as as_app:
+        chat = as_app.post(
+            "/v1/chat/completions",
+            json={"model": f"app:{slug}", "messages": [{"role": "user", "content": "Hi"}]},
+        )
+        assert chat.status_code == 401 and chat.json()["error"]["code"] == "revoked_api_key"

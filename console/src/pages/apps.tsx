@@ -91,6 +91,16 @@ export default function Apps() {
     }
   };
 
+  const remove = async (app: AppSummary) => {
+    if (!confirm(c("confirmDelete", { name: app.name }))) return;
+    try {
+      await api(`/v1/apps/${app.slug}`, { method: "DELETE" });
+      apps.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+
   const exportDsl = async (app: AppSummary) => {
     try {
       const yaml = await api<string>(`/v1/apps/${app.slug}/export?format=yaml`);
@@ -167,6 +177,9 @@ export default function Apps() {
                       <AnalyticsLink slug={app.slug} />
                       <button type="button" className="button small" onClick={() => void exportDsl(app)}>
                         {t("export")}
+                      </button>
+                      <button type="button" className="button small danger" onClick={() => void remove(app)}>
+                        {c("delete")}
                       </button>
                     </div>
                   </td>

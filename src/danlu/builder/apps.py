@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from danlu.builder.compiler import Plan, compile_app
 from danlu.builder.dsl import AppSpec, parse_app
@@ -27,7 +27,7 @@ from danlu.core.db import Database
 from danlu.core.errors import InvalidRequest, NotFound, PermissionDenied
 from danlu.core.ids import new_id
 from danlu.core.keys import ApiKeys, KeyView, Principal, Scope
-from danlu.core.tables import Membership, Role, User, Workspace, utcnow
+from danlu.core.tables import ApiKey, Membership, Role, User, Workspace, utcnow
 
 
 @dataclass(frozen=True)
@@ -232,6 +232,25 @@ class Apps:
             stored.draft = old.spec
             stored.updated_at = utcnow()
             return stored
+
+    def delete(self, principal: Principal, app: App) -> None:
+        """Delete an app with its versions, runs and conversations, and revoke its app keys.
+
+        Its analytics stay: insight keeps the history of deleted apps in their workspace's
+        totals."""
+        principal.require(Scope.INFERENCE)
+        with self.db.write() as session:
+            stored = session.get(App, app.id)
+            if stored is not None:
+                session.delete(stored)
+            session.execute(
+                update(ApiKey)
+                .where(ApiKey.app_id == app.id, ApiKey.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        for cached in [k for k in self._plans if k[0] == app.id]:
+            self._plans.pop(cached, None)
+        self.keys.forget_app(app.id)
 
     def listing(self, principal: Principal) -> list[App]:
         with self.db.read() as session:

@@ -193,6 +193,11 @@ class ApiKeys:
             self._recent.pop(key.key_hash, None)
             return self._view(key, username, slug)
 
+    def forget_app(self, app_id: str) -> None:
+        """Drop remembered app keys of a deleted app: they stop working at once here."""
+        for digest in [d for d, entry in self._recent.items() if entry[1].app_id == app_id]:
+            self._recent.pop(digest, None)
+
     def recently_authenticated(self, secret: str) -> Principal | None:
         """The principal of a key authenticated in the last few seconds, without the database."""
         entry = self._recent.get(hash_key(secret))

@@ -138,6 +138,13 @@ async def update_app(
     return {**app_json(updated), "problems": [problem_json(p) for p in inspection.problems]}
 
 
+@router.delete("/apps/{app_ref}", status_code=204, summary="Delete an app (its analytics stay)")
+async def delete_app(app_ref: str, principal: AnyKey, apps: AppsDep) -> Response:
+    app = await run_in_threadpool(apps.get, principal, app_ref, write=True)
+    await run_in_threadpool(apps.delete, principal, app)
+    return Response(status_code=204)
+
+
 @router.get(
     "/apps/{app_ref}/export", summary="The app's DSL (secrets removed)", response_model=None
 )
