@@ -49,8 +49,10 @@ HP = Hyperparameters(
 
 # Adam moves a weight by about the learning rate whatever its gradient's size, so where a
 # gradient is near 0 (LoRA's A matrices start with exactly 0), summing the same gradients in
-# another order can move a weight differently: by a small part of one step, 5e-3.
-ADAM_ROUNDING = 1e-4
+# another order can move a weight differently: by up to one step (5e-3). Seen: 2e-4 to 8e-4
+# on one weight in 256, depending on the CPU's kernels. Allow half a step; a wrong gradient
+# moves many weights by whole steps, and the loss curves are compared to 1e-5 besides.
+ADAM_ROUNDING = 2.5e-3
 
 
 @pytest.fixture(scope="module")
