@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python bench/knowledge_latency.py
 	$(BIN)/python bench/refinery_vs_peft.py
 	$(BIN)/python bench/insight_queries.py
+	$(BIN)/python bench/console_canvas.py --sizes 50,200,500
 
 # Long runs behind the `benchmark` marker: danlu's memory over 100,000 gateway requests
 # (needs wrk: apt-get install wrk).
