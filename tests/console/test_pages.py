@@ -124,3 +124,29 @@ def test_a_chinese_browser_gets_chinese_from_the_start(
     browser_zh.goto(console_server.url + "/")
     expect(browser_zh.get_by_role("button", name="登录")).to_be_visible()
     shoot(browser_zh, "sign-in-zh")
+
+
+def test_the_playground_streams_and_compares_two_models(
+    page: Page, console_server: RunningServer
+) -> None:
+    sign_in(page, console_server)
+    nav(page, "Playground").click()
+    page.get_by_label("Max tokens").fill("12")
+    pane = page.get_by_test_id("pane-0")
+    pane.get_by_test_id("composer").fill("Name one tea.")
+    pane.get_by_test_id("send").click()
+    answer = pane.get_by_test_id("turn-assistant").last
+    expect(pane.get_by_test_id("send")).to_be_visible(timeout=60_000)
+    assert answer.inner_text().strip() not in ("", "…")
+    expect(pane).to_contain_text("tokens/s")
+    # Side by side: one message goes to both panes.
+    page.get_by_test_id("compare").check()
+    second = page.get_by_test_id("pane-1")
+    expect(second).to_be_visible()
+    pane.get_by_test_id("composer").fill("And another?")
+    pane.get_by_test_id("send").click()
+    expect(second.get_by_test_id("turn-user")).to_have_text("And another?")
+    expect(second.get_by_test_id("send")).to_be_visible(timeout=60_000)
+    expect(pane.get_by_test_id("send")).to_be_visible(timeout=60_000)
+    assert second.get_by_test_id("turn-assistant").last.inner_text().strip() not in ("", "…")
+    shoot(page, "playground-compare")
