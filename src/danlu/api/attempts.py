@@ -1,8 +1,7 @@
-"""A sliding window of attempts per subject, in this process: sign-in failures, public posts.
+"""A sliding window of failed attempts per subject, in this process: sign-in failures.
 
-Small and in-memory on purpose: it guards one server against password guessing and a
-public page against floods; gateway limits that must hold across servers live in
-danlu.gateway.limits.
+Not the gateway's limiter (danlu.gateway.limits, which counts every event in a one-minute
+window): this counts only failures, over fifteen minutes, and forgets them on success.
 """
 
 from __future__ import annotations

@@ -8,11 +8,8 @@ limited: they moderate. ``DANLU_COMMUNITY_POSTS_PER_MINUTE=0`` turns the limit o
 
 from __future__ import annotations
 
-import math
-
-from danlu.core.errors import RateLimited
 from danlu.core.keys import Principal
-from danlu.gateway.limits import Limiter, Policy
+from danlu.gateway.limits import Limiter, count_event
 
 
 class PostingLimit:
@@ -24,17 +21,11 @@ class PostingLimit:
         """Count one post, or raise :class:`RateLimited` saying when to try again."""
         if principal.is_admin or self.per_minute <= 0:
             return
-        scope = f"community-user:{principal.user_id}"
-        try:
-            permit = await self.limiter.acquire([(scope, Policy(rpm=self.per_minute))], 0)
-        except RateLimited as exc:
-            seconds = max(1, math.ceil(exc.retry_after))
-            raise RateLimited(
-                f"you are posting too fast: at most {self.per_minute} posts (discussions, "
-                f"comments, edits) a minute; retry in {seconds} s",
-                retry_after=exc.retry_after,
-                code="posting_rate_limited",
-                scope=scope,
-                limit="rpm",
-            ) from None
-        await permit.settle(0)
+        await count_event(
+            self.limiter,
+            f"community-user:{principal.user_id}",
+            self.per_minute,
+            f"you are posting too fast: at most {self.per_minute} posts (discussions, "
+            "comments, edits) a minute",
+            code="posting_rate_limited",
+        )

@@ -14,7 +14,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from danlu.api.attempts import AttemptWindow
 from danlu.api.auth import require
 from danlu.api.routes.apps import AppsDep, app_json, primed, sse_events
 from danlu.api.state import Services, get_services
@@ -22,13 +21,15 @@ from danlu.builder.apps import RunOptions, answer_text, execute
 from danlu.builder.sites import Site, Sites
 from danlu.core.errors import AuthenticationFailed, InvalidRequest
 from danlu.core.keys import Principal, Scope
+from danlu.gateway.limits import count_event
 
 router = APIRouter(tags=["Builder (app pages)"])
 AnyKey = Annotated[Principal, Depends(require(None))]
 Svc = Annotated[Services, Depends(get_services)]
 
-# Sixty messages a minute per address is generous for a person and stops a script.
-_posts = AttemptWindow(limit=60, seconds=60)
+# Sixty messages a minute per address and app is generous for a person and stops a script;
+# counted by the gateway's limiter, so it holds across servers with Redis.
+MESSAGES_PER_MINUTE = 60
 
 
 def _sites(request: Request) -> Sites:
@@ -82,8 +83,13 @@ async def site_message(
 ) -> JSONResponse | StreamingResponse:
     site, username = await _open(request, slug, sites, services)
     client = request.client.host if request.client else "?"
-    _posts.check(f"{slug}:{client}", "too many messages to this app from your address")
-    _posts.add(f"{slug}:{client}")
+    await count_event(
+        request.app.state.meter.limiter,
+        f"site:{slug}:{client}",
+        MESSAGES_PER_MINUTE,
+        f"too many messages to this app from your address (at most {MESSAGES_PER_MINUTE} a minute)",
+        code="rate_limited",
+    )
     app = site.app
     end_user = username or f"site:{body.visitor}"
     chatty = app.mode in ("chat", "agent")

@@ -10,6 +10,9 @@ In-process by default; with ``DANLU_REDIS_URL`` the limits hold across server pr
 
 from __future__ import annotations
 
+import math
+
+from danlu.core.errors import RateLimited
 from danlu.gateway.limits.base import Limiter, Permit, Policy, Scopes
 from danlu.gateway.limits.memory import InProcessLimiter
 from danlu.gateway.limits.redis_backend import RedisLimiter
@@ -21,6 +24,7 @@ __all__ = [
     "Policy",
     "RedisLimiter",
     "Scopes",
+    "count_event",
     "open_limiter",
 ]
 
@@ -33,3 +37,24 @@ def open_limiter(redis_url: str | None) -> Limiter:
     if redis_url:
         return RedisLimiter(redis_url)
     return InProcessLimiter()
+
+
+async def count_event(
+    limiter: Limiter, scope: str, per_minute: int, too_fast: str, *, code: str
+) -> None:
+    """Count one event (a post, a message) against ``per_minute`` for ``scope``, or raise
+    :class:`RateLimited` with ``too_fast`` and when to retry. Events that are not model
+    calls (community posts, public app pages) use this, so they share the gateway's limits
+    engine and hold across servers with Redis."""
+    try:
+        permit = await limiter.acquire([(scope, Policy(rpm=per_minute))], 0)
+    except RateLimited as exc:
+        seconds = max(1, math.ceil(exc.retry_after))
+        raise RateLimited(
+            f"{too_fast}; retry in {seconds} s",
+            retry_after=exc.retry_after,
+            code=code,
+            scope=scope,
+            limit="rpm",
+        ) from None
+    await permit.settle(0)
