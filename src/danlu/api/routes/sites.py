@@ -41,12 +41,19 @@ SitesDep = Annotated[Sites, Depends(_sites)]
 
 
 async def _visitor_principal(request: Request, services: Services) -> Principal | None:
+    """The signed-in visitor, or None. Unlike the API's other optional callers (the hub's
+    ``optional_principal``), a stale or bad key is ignored rather than a 401: a public page
+    must keep working for a browser that still holds an expired console session."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
+    token = token.strip()
+    known = services.keys.recently_authenticated(token)
+    if known is not None:
+        return known
     try:
-        return await run_in_threadpool(services.keys.authenticate, token.strip())
+        return await run_in_threadpool(services.keys.authenticate, token)
     except AuthenticationFailed:
         return None
 
