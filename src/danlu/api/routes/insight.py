@@ -3,6 +3,7 @@ end users' feedback, conversation logs and run traces, and annotations."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -29,10 +30,28 @@ from danlu.insight.window import Window
 router = APIRouter(prefix="/v1", tags=["Insight"])
 AnyKey = Annotated[Principal, Depends(require(None))]
 Svc = Annotated[Services, Depends(get_services)]
+Format = Annotated[Literal["json", "csv"], Query()]
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days asked for (``from``, ``to``) and the time zone they are counted in."""
+
+    start: date | None
+    end: date | None
+    tz: str | None
+
+
 From = Annotated[date | None, Query(alias="from", description="first local day (YYYY-MM-DD)")]
 To = Annotated[date | None, Query(alias="to", description="last local day, included")]
 Tz = Annotated[str | None, Query(description="IANA time zone; default: the workspace's")]
-Format = Annotated[Literal["json", "csv"], Query()]
+
+
+def _period(start: From = None, end: To = None, tz: Tz = None) -> Period:
+    return Period(start, end, tz)
+
+
+PeriodDep = Annotated[Period, Depends(_period)]
 
 
 def _insight(request: Request) -> Insight:
@@ -95,10 +114,12 @@ async def formulas(_: AnyKey) -> dict[str, Any]:
 
 
 async def _app_scope(
-    apps: Apps, insight: Insight, principal: Principal, app_ref: str, start: Any, end: Any, tz: Any
+    apps: Apps, insight: Insight, principal: Principal, app_ref: str, period: Period
 ) -> tuple[App, MetricScope, Window]:
     app = await _app(apps, principal, app_ref)
-    window = await run_in_threadpool(insight.window, app.workspace_id, start, end, tz)
+    window = await run_in_threadpool(
+        insight.window, app.workspace_id, period.start, period.end, period.tz
+    )
     return app, MetricScope("app", app.id), window
 
 
@@ -110,12 +131,10 @@ async def app_overview(
     principal: AnyKey,
     apps: AppsDep,
     insight: InsightDep,
-    start: From = None,
-    end: To = None,
-    tz: Tz = None,
+    period: PeriodDep,
     format: Format = "json",
 ) -> dict[str, Any] | Response:
-    app, scope, window = await _app_scope(apps, insight, principal, app_ref, start, end, tz)
+    app, scope, window = await _app_scope(apps, insight, principal, app_ref, period)
     found = await run_in_threadpool(insight.overview, scope, window)
     found["app"] = {"id": app.id, "slug": app.slug, "name": app.name}
     if format == "csv":
@@ -131,13 +150,11 @@ async def app_series(
     principal: AnyKey,
     apps: AppsDep,
     insight: InsightDep,
+    period: PeriodDep,
     metric: str = "dau",
-    start: From = None,
-    end: To = None,
-    tz: Tz = None,
     format: Format = "json",
 ) -> dict[str, Any] | Response:
-    app, scope, window = await _app_scope(apps, insight, principal, app_ref, start, end, tz)
+    app, scope, window = await _app_scope(apps, insight, principal, app_ref, period)
     found = await run_in_threadpool(insight.series, scope, window, metric)
     if format == "csv":
         return _csv(
@@ -157,14 +174,12 @@ async def app_retention(
     principal: AnyKey,
     apps: AppsDep,
     insight: InsightDep,
+    period: PeriodDep,
     grain: Literal["day", "week"] = "day",
     days: Annotated[int | None, Query(description="periods after the first: days or weeks")] = None,
-    start: From = None,
-    end: To = None,
-    tz: Tz = None,
     format: Format = "json",
 ) -> dict[str, Any] | Response:
-    app, scope, window = await _app_scope(apps, insight, principal, app_ref, start, end, tz)
+    app, scope, window = await _app_scope(apps, insight, principal, app_ref, period)
     found = await run_in_threadpool(insight.retention, scope, window, grain, days)
     if format == "csv":
         return _csv(export.retention_csv(found), f"{app.slug}-retention-{grain}-{window.end}.csv")
@@ -181,14 +196,12 @@ async def app_users(
     principal: AnyKey,
     apps: AppsDep,
     insight: InsightDep,
-    start: From = None,
-    end: To = None,
-    tz: Tz = None,
+    period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     format: Format = "json",
 ) -> dict[str, Any] | Response:
-    app, scope, window = await _app_scope(apps, insight, principal, app_ref, start, end, tz)
+    app, scope, window = await _app_scope(apps, insight, principal, app_ref, period)
     found = await run_in_threadpool(insight.users, scope, window, limit, offset)
     if format == "csv":
         return _csv(export.users_csv(found), f"{app.slug}-users-{window.start}-{window.end}.csv")
@@ -204,14 +217,14 @@ async def _log_query(
     q: str | None,
     user: str | None,
     status: str | None,
-    start: date | None,
-    end: date | None,
-    tz: str | None,
+    period: Period,
     limit: int,
     offset: int,
 ) -> logs.LogQuery:
-    zone_name: str = tz if tz else await run_in_threadpool(insight.timezone_of, app.workspace_id)
-    since, until = logs.utc_bounds(start, end, zone_name)
+    zone_name: str = (
+        period.tz if period.tz else await run_in_threadpool(insight.timezone_of, app.workspace_id)
+    )
+    since, until = logs.utc_bounds(period.start, period.end, zone_name)
     return logs.LogQuery(q or None, user, status, since, until, limit, offset)
 
 
@@ -221,16 +234,14 @@ async def conversations(
     principal: AnyKey,
     apps: AppsDep,
     insight: InsightDep,
+    period: PeriodDep,
     q: Annotated[str | None, Query(max_length=500)] = None,
     user: str | None = None,
-    start: From = None,
-    end: To = None,
-    tz: Tz = None,
     limit: Annotated[int, Query(ge=1, le=logs.MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     app = await _app(apps, principal, app_ref)
-    query = await _log_query(insight, app, q, user, None, start, end, tz, limit, offset)
+    query = await _log_query(insight, app, q, user, None, period, limit, offset)
     return await run_in_threadpool(logs.conversations, insight.db, app, query)
 
 
@@ -257,17 +268,15 @@ async def run_logs(
     principal: AnyKey,
     apps: AppsDep,
     insight: InsightDep,
+    period: PeriodDep,
     q: Annotated[str | None, Query(max_length=500)] = None,
     user: str | None = None,
     status: Literal["succeeded", "failed"] | None = None,
-    start: From = None,
-    end: To = None,
-    tz: Tz = None,
     limit: Annotated[int, Query(ge=1, le=logs.MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     app = await _app(apps, principal, app_ref)
-    query = await _log_query(insight, app, q, user, status, start, end, tz, limit, offset)
+    query = await _log_query(insight, app, q, user, status, period, limit, offset)
     return await run_in_threadpool(logs.runs, insight.db, app, query)
 
 
@@ -445,12 +454,12 @@ async def _workspace_scope(
     insight: Insight,
     principal: Principal,
     slug: str,
-    start: Any,
-    end: Any,
-    tz: Any,
+    period: Period,
 ) -> tuple[Workspace, MetricScope, Window]:
     workspace = await run_in_threadpool(_workspace, services, principal, slug, manage=False)
-    window = await run_in_threadpool(insight.window, workspace.id, start, end, tz)
+    window = await run_in_threadpool(
+        insight.window, workspace.id, period.start, period.end, period.tz
+    )
     return workspace, MetricScope("workspace", workspace.id), window
 
 
@@ -464,14 +473,10 @@ async def workspace_overview(
     principal: AnyKey,
     services: Svc,
     insight: InsightDep,
-    start: From = None,
-    end: To = None,
-    tz: Tz = None,
+    period: PeriodDep,
     format: Annotated[Literal["json", "csv", "apps.csv"], Query()] = "json",
 ) -> dict[str, Any] | Response:
-    workspace, scope, window = await _workspace_scope(
-        services, insight, principal, slug, start, end, tz
-    )
+    workspace, scope, window = await _workspace_scope(services, insight, principal, slug, period)
     found = await run_in_threadpool(insight.overview, scope, window)
     found["workspace"] = {"id": workspace.id, "slug": workspace.slug}
     found["apps"] = await run_in_threadpool(insight.apps, workspace.id, window)
@@ -490,13 +495,11 @@ async def workspace_series(
     principal: AnyKey,
     services: Svc,
     insight: InsightDep,
+    period: PeriodDep,
     metric: str = "dau",
-    start: From = None,
-    end: To = None,
-    tz: Tz = None,
     format: Format = "json",
 ) -> dict[str, Any] | Response:
-    _, scope, window = await _workspace_scope(services, insight, principal, slug, start, end, tz)
+    _, scope, window = await _workspace_scope(services, insight, principal, slug, period)
     found = await run_in_threadpool(insight.series, scope, window, metric)
     if format == "csv":
         return _csv(
@@ -515,14 +518,12 @@ async def workspace_retention(
     principal: AnyKey,
     services: Svc,
     insight: InsightDep,
+    period: PeriodDep,
     grain: Literal["day", "week"] = "day",
     days: int | None = None,
-    start: From = None,
-    end: To = None,
-    tz: Tz = None,
     format: Format = "json",
 ) -> dict[str, Any] | Response:
-    _, scope, window = await _workspace_scope(services, insight, principal, slug, start, end, tz)
+    _, scope, window = await _workspace_scope(services, insight, principal, slug, period)
     found = await run_in_threadpool(insight.retention, scope, window, grain, days)
     if format == "csv":
         return _csv(export.retention_csv(found), f"{slug}-retention-{grain}-{window.end}.csv")
@@ -537,14 +538,12 @@ async def workspace_users(
     principal: AnyKey,
     services: Svc,
     insight: InsightDep,
-    start: From = None,
-    end: To = None,
-    tz: Tz = None,
+    period: PeriodDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     format: Format = "json",
 ) -> dict[str, Any] | Response:
-    _, scope, window = await _workspace_scope(services, insight, principal, slug, start, end, tz)
+    _, scope, window = await _workspace_scope(services, insight, principal, slug, period)
     found = await run_in_threadpool(insight.users, scope, window, limit, offset)
     if format == "csv":
         return _csv(export.users_csv(found), f"{slug}-users-{window.start}-{window.end}.csv")
